@@ -1,0 +1,91 @@
+"""Where raw data comes from and how it is cleaned and split. Shared by `preprocess`, `pretrain`
+(raw data named in the config is preprocessed first) and `finetune` (column mapping)."""
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from llmkit.config.base import Section
+
+Format = Literal["auto", "text", "jsonl", "json", "csv", "tsv", "parquet", "arrow", "hub"]
+
+
+class ColumnsConfig(Section):
+    """Which input column plays which role. Only the roles a task needs are read."""
+
+    text: str = "text"
+    """Text column (pretraining, classification's first text, SFT's prompt-less text)."""
+    pair: str | None = None
+    """Second text of a pair (paraphrase/NLI classification)."""
+    label: str = "label"
+    """Label column: class name or id, a list of names (multi-label), a float (regression)
+    or a list of tags per word (token classification)."""
+    words: str = "words"
+    """Word list column for token classification."""
+    source: str = "source"
+    """Source text column for seq2seq. A dotted path reads nested JSON: translation.en."""
+    target: str = "target"
+    """Target text column for seq2seq. A dotted path reads nested JSON: translation.ro."""
+    prompt: str = "prompt"
+    """Prompt column for instruction tuning (prompt/response data)."""
+    response: str = "response"
+    """Response column for instruction tuning (prompt/response data)."""
+    messages: str = "messages"
+    """Chat column for instruction tuning: a list of {role, content}."""
+
+
+class DataConfig(Section):
+    """Input files (or a hub dataset name) and how to read them."""
+
+    train: str | list[str] | None = None
+    """Training data: a file, a glob, a list of files/globs, a `save_to_disk` directory,
+    or with format: hub, a hub dataset name."""
+    validation: str | list[str] | None = None
+    """Validation data in the same forms; when absent a seeded ratio split is made (split:)."""
+    test: str | list[str] | None = None
+    """Test data in the same forms."""
+    format: Format = "auto"
+    """File format; `auto` decides from the file extension."""
+    hub_config: str | None = None
+    """Hub dataset configuration name (format: hub only)."""
+    text_unit: Literal["line", "paragraph", "file"] = "line"
+    """For .txt: one document per line, per blank-line-separated block, or per file."""
+    encoding_errors: Literal["error", "skip"] = "error"
+    """Undecodable bytes in a text file: stop with the file and line, or skip the line and count it."""
+    columns: ColumnsConfig = Field(default_factory=ColumnsConfig)
+
+    @model_validator(mode="after")
+    def _needs_train(self):
+        if self.train is None:
+            raise ValueError("data.train is required: a file, glob, list of files or directory")
+        return self
+
+
+class CleaningConfig(Section):
+    """Text cleaning applied to the text columns before tokenization. Every drop is counted."""
+
+    unicode_normalization: Literal["NFC", "NFKC", "NFD", "NFKD", "none"] = "NFC"
+    strip_control_chars: bool = True
+    """Remove control characters other than newline and tab."""
+    normalize_whitespace: bool = False
+    """Collapse runs of spaces/tabs to one space and trim each line."""
+    min_chars: int = Field(1, ge=0)
+    """Drop documents shorter than this (after cleaning)."""
+    max_chars: int | None = Field(None, ge=1)
+    """Drop documents longer than this (after cleaning); null keeps all."""
+    deduplicate: bool = True
+    """Drop exact duplicate documents (after cleaning), keeping the first."""
+
+
+class SplitConfig(Section):
+    """Seeded ratio split, used for the splits not given as files."""
+
+    validation_ratio: float = Field(0.05, ge=0.0, lt=1.0)
+    test_ratio: float = Field(0.0, ge=0.0, lt=1.0)
+    seed: int = 42
+
+    @model_validator(mode="after")
+    def _room_for_train(self):
+        if self.validation_ratio + self.test_ratio >= 1.0:
+            raise ValueError("validation_ratio + test_ratio must leave room for training (< 1)")
+        return self

@@ -1,0 +1,140 @@
+"""YAML file + `--set key.path=value` overrides → a validated, frozen config object.
+
+Precedence, lowest first: the schema's defaults, the YAML file, the overrides in the order given.
+Every problem is reported before any work starts, one line per problem, naming the key and file.
+Relative paths in a config are relative to the directory the command runs in, as in every
+tool our users know.
+"""
+
+import difflib
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from llmkit.errors import ConfigError
+
+C = TypeVar("C", bound=BaseModel)
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise ConfigError(f"{where}: not valid YAML ({getattr(e, 'problem', e)})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{path}: the top level must be a mapping of keys, not {type(data).__name__}"
+        )
+    return data
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """`train.lr=3e-4` → (["train", "lr"], 0.0003). Values are typed as YAML would type them."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set {text!r}: expected key.path=value, e.g. --set train.lr=3e-4")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    # YAML 1.1 reads 3e-4 as a string; a number is what the user meant.
+    if isinstance(value, str):
+        try:
+            value = float(value) if any(c in value.lower() for c in ".e") else value
+        except ValueError:
+            pass
+    return [part for part in key.strip().split(".")], value
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    for text in overrides:
+        path, value = parse_override(text)
+        node = data
+        for i, part in enumerate(path[:-1]):
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            elif not isinstance(child, dict):
+                dotted = ".".join(path[: i + 1])
+                raise ConfigError(f"--set {text}: {dotted} is a value, not a section")
+            node = child
+        node[path[-1]] = value
+    return data
+
+
+def _field_names(schema: type[BaseModel], loc: tuple) -> list[str]:
+    """The keys allowed at `loc` (the parent of a bad key), for "did you mean" suggestions."""
+    model: Any = schema
+    for part in loc:
+        if isinstance(part, int) or not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return []
+        field = model.model_fields.get(part)
+        if field is None:
+            return []
+        model = field.annotation
+        args = getattr(model, "__args__", ())
+        for arg in args:
+            if isinstance(arg, type) and issubclass(arg, BaseModel):
+                model = arg
+                break
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return list(model.model_fields)
+    return []
+
+
+def format_validation_error(err: ValidationError, schema: type[BaseModel], source: str) -> str:
+    lines = []
+    for e in err.errors():
+        loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        key = ".".join(str(p) for p in loc) or "(top level)"
+        if e["type"] == "extra_forbidden":
+            allowed = _field_names(schema, loc[:-1])
+            close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            if allowed and not close:
+                hint = f"; allowed keys: {', '.join(allowed)}"
+            lines.append(f"{source}: unknown key '{key}'{hint}")
+        elif e["type"] == "missing":
+            lines.append(f"{source}: {key}: required key is missing")
+        else:
+            got = e.get("input")
+            shown = "" if isinstance(got, dict | list) else f" (got {got!r})"
+            msg = e["msg"].removeprefix("Value error, ")
+            lines.append(f"{source}: {key}: {msg}{shown}")
+    return "\n".join(lines)
+
+
+def validate(schema: type[C], data: dict[str, Any], source: str = "config") -> C:
+    try:
+        return schema.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(format_validation_error(e, schema, source)) from None
+
+
+def load_config(schema: type[C], path: str | Path | None, overrides: list[str] | None = None) -> C:
+    data = read_yaml(path) if path is not None else {}
+    data = apply_overrides(data, list(overrides or []))
+    source = str(path) if path is not None else "--set"
+    return validate(schema, data, source)
+
+
+def dump_config(cfg: BaseModel) -> str:
+    """The fully resolved config as YAML, with every default filled in."""
+    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+
+def save_resolved_config(
+    cfg: BaseModel, directory: str | Path, name: str = "llmkit_config.yaml"
+) -> Path:
+    out = Path(directory) / name
+    out.write_text(dump_config(cfg), encoding="utf-8")
+    return out
