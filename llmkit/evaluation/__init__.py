@@ -1,0 +1,1 @@
+"""Evaluation: metrics, file mode, model mode, reports."""
