@@ -1,0 +1,35 @@
+"""`llmkit preprocess`: raw data → cleaned, split, tokenized and packed `datasets` directory."""
+
+from typing import Literal
+
+from pydantic import Field
+
+from llmkit.config.base import Section
+from llmkit.config.data import CleaningConfig, DataConfig, SplitConfig
+
+
+class PreprocessConfig(Section):
+    """Read raw data, clean it, split it and (with pack: true) tokenize and pack it into blocks."""
+
+    stage: Literal["preprocess"] = "preprocess"
+    data: DataConfig
+    """Where the raw data is and how to read it (files, format, columns)."""
+    cleaning: CleaningConfig = Field(default_factory=CleaningConfig)
+    """Unicode/whitespace cleaning, length filters and de-duplication."""
+    split: SplitConfig = Field(default_factory=SplitConfig)
+    """Seeded ratio split for the splits not given as files."""
+    tokenizer: str | None = None
+    """Tokenizer directory (e.g. runs/tokenizer-char from `llmkit tokenizer train`) or hub id.
+    Required with pack: true."""
+    block_size: int = Field(512, ge=2)
+    """Tokens per packed row (pack: true). Must not exceed the tokenizer's model_max_length."""
+    pack: bool = True
+    """true: tokenize and pack into `input_ids` blocks for pretraining. false: write the cleaned
+    and split raw columns (finetuning tokenizes them itself)."""
+    num_proc: int | None = Field(None, ge=1)
+    """Worker processes for cleaning; null = the number of CPU cores. Tokenization always uses
+    the tokenizer's own Rust threads in the main process (faster than forked workers)."""
+    batch_chars: int = Field(4_000_000, ge=1000)
+    """Characters of text tokenized per batch; bounds memory while packing."""
+    output_dir: str = "runs/preprocessed"
+    """Where the Arrow dataset, manifest.json, tokenizer/ and llmkit_config.yaml are written."""

@@ -1,0 +1,1 @@
+"""Reading, cleaning, splitting and packing data (the `preprocess` stage)."""

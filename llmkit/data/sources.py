@@ -1,0 +1,296 @@
+"""Read raw rows of one split from files, a `save_to_disk` directory or a hub dataset.
+
+Every reader returns a memory-mapped `datasets.Dataset`, never a Python list of the corpus.
+JSON, CSV/TSV, Parquet and Arrow files go through datasets' packaged builders (offline, cached).
+Plain text is read here, streaming, so that undecodable bytes can be reported with their file
+and line, or skipped and counted (`data.encoding_errors`).
+"""
+
+import glob
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from llmkit.config.data import DataConfig
+from llmkit.errors import DataError
+
+SPLITS = ("train", "validation", "test")
+_EXTENSIONS = {
+    ".txt": "text",
+    ".text": "text",
+    ".md": "text",
+    ".jsonl": "jsonl",
+    ".json": "json",
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".parquet": "parquet",
+    ".arrow": "arrow",
+}
+_BUILDERS = {
+    "jsonl": "json",
+    "json": "json",
+    "csv": "csv",
+    "tsv": "csv",
+    "parquet": "parquet",
+    "arrow": "arrow",
+}
+_READ_CHUNK_BYTES = 8 << 20
+
+
+@dataclass
+class ReadStats:
+    """What reading a split skipped, by reason (only undecodable text lines so far)."""
+
+    dropped: dict[str, int] = field(default_factory=dict)
+
+
+def load_split(data: DataConfig, split: str):
+    """Raw rows of `split` ("train", "validation" or "test"); None when that split is not given."""
+    return read_split(data, split)[0]
+
+
+def read_split(data: DataConfig, split: str):
+    """Like `load_split`, plus the ReadStats the preprocessing manifest reports."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
+    spec = getattr(data, split)
+    if spec is None:
+        return None, ReadStats()
+    if data.format == "hub":
+        return _load_hub(spec, data.hub_config, split), ReadStats()
+    files = resolve_files(spec, f"data.{split}")
+    if len(files) == 1 and files[0].is_dir():
+        return _load_saved(files[0], split), ReadStats()
+    fmt = _format_of(files, data.format, f"data.{split}")
+    if fmt == "text":
+        return _read_text(files, data)
+    return _load_with_builder(files, fmt), ReadStats()
+
+
+def resolve_files(spec: str | list[str], key: str) -> list[Path]:
+    """Expand globs and lists into existing paths, in the order given (globs sorted)."""
+    patterns = [spec] if isinstance(spec, str) else list(spec)
+    files: list[Path] = []
+    for pattern in patterns:
+        if glob.has_magic(pattern):
+            matches = sorted(glob.glob(pattern, recursive=True))
+            if not matches:
+                raise DataError(f"{key}: no file matches {pattern!r}")
+            files.extend(Path(m) for m in matches if Path(m).is_file())
+        else:
+            path = Path(pattern)
+            if not path.exists():
+                raise DataError(f"{key}: file not found: {path}", "check the path in the config")
+            files.append(path)
+    if any(f.is_dir() for f in files) and len(files) > 1:
+        raise DataError(f"{key}: a save_to_disk directory must be given alone, not in a list")
+    return files
+
+
+def _format_of(files: list[Path], declared: str, key: str) -> str:
+    if declared != "auto":
+        return declared
+    formats = set()
+    for f in files:
+        fmt = _EXTENSIONS.get(f.suffix.lower())
+        if fmt is None:
+            known = ", ".join(sorted(_EXTENSIONS))
+            raise DataError(
+                f"{key}: cannot tell the format of {f} from its extension",
+                f"set data.format (text, jsonl, json, csv, tsv, parquet, arrow); known: {known}",
+            )
+        formats.add("json" if fmt == "jsonl" else fmt)
+    if len(formats) > 1:
+        raise DataError(f"{key}: files of different formats in one split: {sorted(formats)}")
+    return formats.pop()
+
+
+def _load_with_builder(files: list[Path], fmt: str):
+    import datasets
+
+    kwargs = {"sep": "\t"} if fmt == "tsv" else {}
+    try:
+        return datasets.load_dataset(
+            _BUILDERS[fmt], data_files=[str(f) for f in files], split="train", **kwargs
+        )
+    except Exception as e:  # the builders raise many types; all mean "this file is not valid X"
+        cause = e.__cause__ or e
+        names = ", ".join(str(f) for f in files[:3]) + (" …" if len(files) > 3 else "")
+        raise DataError(
+            f"{names}: could not be read as {fmt}: {type(cause).__name__}: {cause}",
+            "check the file's format or set data.format",
+        ) from e
+
+
+def _load_saved(path: Path, split: str):
+    import datasets
+
+    try:
+        loaded = datasets.load_from_disk(str(path))
+    except FileNotFoundError as e:
+        raise DataError(f"{path}: not a datasets save_to_disk directory ({e})") from None
+    if isinstance(loaded, datasets.DatasetDict):
+        if split in loaded:
+            return loaded[split]
+        if len(loaded) == 1:
+            return next(iter(loaded.values()))
+        raise DataError(f"{path}: has no split {split!r}; splits: {', '.join(loaded)}")
+    return loaded
+
+
+def _load_hub(spec: str | list[str], hub_config: str | None, split: str):
+    """`name` loads split `split` of hub dataset `name`; `name:other` loads split `other`."""
+    import datasets
+
+    if not isinstance(spec, str):
+        raise DataError(f"data.{split}: with format: hub give one dataset name, not a list")
+    name, _, hub_split = spec.partition(":")
+    try:
+        return datasets.load_dataset(name, hub_config, split=hub_split or split)
+    except Exception as e:  # offline, unknown name, unknown config or split
+        raise DataError(
+            f"data.{split}: could not load hub dataset {spec!r}: {type(e).__name__}: {e}"
+        ) from e
+
+
+# ---- plain text ---------------------------------------------------------------------------------
+
+
+def _text_cache_path(files: list[Path], data: DataConfig) -> Path:
+    import datasets
+
+    h = hashlib.sha256()
+    for f in files:
+        st = f.stat()
+        h.update(f"{f.resolve()}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    h.update(f"{data.text_unit}|{data.encoding_errors}|{data.columns.text}".encode())
+    return Path(datasets.config.HF_DATASETS_CACHE) / "llmkit_text" / f"{h.hexdigest()[:24]}.arrow"
+
+
+def _read_text(files: list[Path], data: DataConfig):
+    """Text files → Arrow file in datasets' cache (reused while the files are unchanged)."""
+    from datasets import Dataset
+
+    target = _text_cache_path(files, data)
+    stats_path = target.with_suffix(".json")
+    if not (target.exists() and stats_path.exists()):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        skipped = _write_text_arrow(files, data, target)
+        tmp_stats = stats_path.with_suffix(f".tmp{os.getpid()}")
+        tmp_stats.write_text(json.dumps({"undecodable_lines": skipped}))
+        os.replace(tmp_stats, stats_path)
+    skipped = json.loads(stats_path.read_text())["undecodable_lines"]
+    stats = ReadStats({"undecodable_lines": skipped} if skipped else {})
+    return Dataset.from_file(str(target)), stats
+
+
+def _write_text_arrow(files: list[Path], data: DataConfig, target: Path) -> int:
+    import pyarrow as pa
+    from datasets import Features, Value
+    from datasets.arrow_writer import ArrowWriter
+
+    column = data.columns.text
+    tmp = target.with_suffix(f".tmp{os.getpid()}")
+    skipped = 0
+    writer = ArrowWriter(path=str(tmp), features=Features({column: Value("string")}))
+    try:
+        for path in files:
+            docs = _documents(path, data.text_unit, data.encoding_errors == "skip")
+            for batch in docs:
+                if isinstance(batch, int):
+                    skipped += batch
+                elif batch:
+                    writer.write_table(pa.table({column: pa.array(batch, pa.string())}))
+        writer.finalize()
+    finally:
+        writer.close()
+    os.replace(tmp, target)
+    return skipped
+
+
+def _documents(path: Path, unit: str, skip_bad: bool):
+    """Yield lists of documents from one file, and ints counting skipped undecodable lines."""
+    paragraph: list[str] = []
+    whole: list[str] = []
+    for lines in _decoded_lines(path, skip_bad):
+        if isinstance(lines, int):
+            yield lines
+            continue
+        if unit == "line":
+            yield lines
+        elif unit == "file":
+            whole.extend(lines)
+        else:
+            docs = []
+            for line in lines:
+                if line.strip():
+                    paragraph.append(line)
+                elif paragraph:
+                    docs.append("\n".join(paragraph))
+                    paragraph = []
+            yield docs
+    if unit == "paragraph" and paragraph:
+        yield ["\n".join(paragraph)]
+    if unit == "file":
+        yield ["\n".join(whole)]
+
+
+def _decoded_lines(path: Path, skip_bad: bool):
+    """Yield lists of lines (no line ends) per ~8 MB chunk; ints for undecodable lines skipped."""
+    line_no = 0  # lines before the current chunk
+    remainder = b""
+    with open(path, "rb") as fh:
+        while True:
+            block = fh.read(_READ_CHUNK_BYTES)
+            if not block:
+                break
+            block = remainder + block
+            cut = block.rfind(b"\n") + 1
+            if cut == 0:
+                remainder = block
+                continue
+            chunk, remainder = block[:cut], block[cut:]
+            yield from _decode_chunk(chunk[:-1], path, line_no, skip_bad)
+            line_no += chunk.count(b"\n")
+    if remainder:
+        yield from _decode_chunk(remainder, path, line_no, skip_bad)
+
+
+def _decode_chunk(chunk: bytes, path: Path, line_no: int, skip_bad: bool):
+    try:
+        lines = chunk.decode("utf-8").split("\n")
+    except UnicodeDecodeError:
+        lines, bad = [], 0
+        for i, raw in enumerate(chunk.split(b"\n")):
+            try:
+                lines.append(raw.decode("utf-8"))
+            except UnicodeDecodeError as e:
+                if not skip_bad:
+                    raise DataError(
+                        f"{path}: line {line_no + i + 1}: bytes are not valid UTF-8 "
+                        f"(byte {raw[e.start]:#04x} at column {e.start + 1})",
+                        "fix the file, or set data.encoding_errors: skip to skip such lines",
+                    ) from None
+                bad += 1
+        if bad:
+            yield bad
+    if lines and lines[0].startswith("\ufeff") and line_no == 0:
+        lines[0] = lines[0][1:]  # a UTF-8 byte-order mark is not text
+    yield [ln[:-1] if ln.endswith("\r") else ln for ln in lines]
+
+
+def require_columns(ds, names: list[str], where: str):
+    """Check `names` exist (dotted paths read nested fields, e.g. translation.en); return `ds`
+    with nested fields flattened so each name is a column. Lists the columns that exist."""
+    if any("." in n and n not in ds.column_names for n in names):
+        ds = ds.flatten()
+    missing = [n for n in names if n not in ds.column_names]
+    if missing:
+        raise DataError(
+            f"{where}: no column {', '.join(repr(m) for m in missing)}; "
+            f"columns are: {', '.join(ds.column_names)}",
+            "set data.columns.<role> to one of these",
+        )
+    return ds
