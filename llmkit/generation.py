@@ -1,0 +1,274 @@
+"""Batched text generation shared by `llmkit generate`, `llmkit eval` and finetune validation.
+
+Why it is fast: prompts are tokenized once, sorted by length and generated in batches, so each
+batch pads only to its own longest prompt; `model.generate` keeps the KV cache. Decoder-only models
+are padded on the left so every prompt ends where generation starts. Outputs come back in input
+order. Sampling is seeded inside a forked RNG, so calling this in the middle of training neither
+depends on nor disturbs the training RNG.
+"""
+
+import copy
+import json
+import sys
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
+
+from llmkit.config.generate import GenerateConfig, GenerationSettings
+from llmkit.errors import CheckpointError, ConfigError, DataError
+
+
+def is_encoder_decoder(model: PreTrainedModel) -> bool:
+    return bool(getattr(model.config, "is_encoder_decoder", False))
+
+
+def generation_config(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, settings: GenerationSettings
+) -> GenerationConfig:
+    """The model's own generation config (keeps e.g. forced BOS/EOS ids of Marian and BART)
+    overridden by `settings` and the tokenizer's special ids.
+
+    Sampling fields get neutral values under greedy/beam decoding, so a model whose saved config
+    samples does not leak its temperature into greedy runs (nor make transformers warn).
+    """
+    eos = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else tokenizer.sep_token_id
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
+    config = copy.deepcopy(model.generation_config)
+    sample = settings.do_sample
+    config.update(
+        max_new_tokens=settings.max_new_tokens,
+        max_length=None,
+        min_new_tokens=settings.min_new_tokens,
+        num_beams=settings.num_beams,
+        do_sample=sample,
+        temperature=settings.temperature if sample else 1.0,
+        top_k=settings.top_k if sample else 50,
+        top_p=settings.top_p if sample else 1.0,
+        repetition_penalty=settings.repetition_penalty,
+        eos_token_id=eos if settings.stop_at_eos else None,
+        pad_token_id=pad,
+        use_cache=True,
+    )
+    if is_encoder_decoder(model) and config.decoder_start_token_id is None:
+        config.decoder_start_token_id = model.config.decoder_start_token_id
+    return config
+
+
+def _encode(
+    tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str], settings: GenerationSettings, left
+) -> list[list[int]]:
+    ids = tokenizer(list(prompts), add_special_tokens=True)["input_ids"]
+    limit = settings.max_input_tokens
+    if limit is not None:
+        # A decoder-only model continues the end of its prompt, so that is the part to keep.
+        ids = [seq[-limit:] if left else seq[:limit] for seq in ids]
+    for i, seq in enumerate(ids):
+        if not seq:
+            raise DataError(f"prompt {i + 1} is empty after tokenization; give it some text")
+    return ids
+
+
+@contextmanager
+def _inference(model: torch.nn.Module, seed: int):
+    """Eval mode, no autograd, seeded forked RNG; restores the model's train/eval mode."""
+    was_training = model.training
+    devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
+    try:
+        with torch.random.fork_rng(devices=devices), torch.inference_mode():
+            torch.manual_seed(seed)
+            model.eval()
+            yield
+    finally:
+        model.train(was_training)
+
+
+def generate_texts(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: Sequence[str],
+    settings: GenerationSettings,
+    batch_size: int = 32,
+) -> list[str]:
+    """Generate one completion per prompt, in the order of `prompts`.
+
+    For decoder-only models the result holds only the new text (the prompt is cut off); for
+    encoder–decoder models it is the decoder output. Special tokens are removed. Pass the
+    unwrapped model (`accelerator.unwrap_model(model)`) when called inside training.
+    """
+    if not prompts:
+        return []
+    left = not is_encoder_decoder(model)
+    ids = _encode(tokenizer, prompts, settings, left)
+    gen_config = generation_config(model, tokenizer, settings)
+    # Longest first: the first batch shows at once whether memory suffices.
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]), reverse=True)
+    outputs: list[str] = [""] * len(ids)
+    device = model.device
+    with _inference(model, settings.seed):
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            batch = tokenizer.pad(
+                {"input_ids": [ids[i] for i in chunk]},
+                padding_side="left" if left else "right",
+                return_tensors="pt",
+            ).to(device)
+            generated = model.generate(**batch, generation_config=gen_config)
+            if left:
+                generated = generated[:, batch["input_ids"].shape[1] :]
+            texts = tokenizer.batch_decode(generated, skip_special_tokens=True)
+            for i, text in zip(chunk, texts, strict=True):
+                outputs[i] = text
+    return outputs
+
+
+def stream_text(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompt: str,
+    settings: GenerationSettings,
+) -> Iterator[str]:
+    """Yield the completion of one prompt piece by piece as the model produces it."""
+    from transformers import TextIteratorStreamer
+
+    left = not is_encoder_decoder(model)
+    ids = _encode(tokenizer, [prompt], settings, left)[0]
+    streamer = TextIteratorStreamer(tokenizer, skip_prompt=left, skip_special_tokens=True)
+    inputs = {"input_ids": torch.tensor([ids], device=model.device)}
+    gen_config = generation_config(model, tokenizer, settings)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            with _inference(model, settings.seed):
+                model.generate(**inputs, generation_config=gen_config, streamer=streamer)
+        except BaseException as e:  # re-raised in the caller's thread below
+            errors.append(e)
+            streamer.end()
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    yield from streamer
+    worker.join()
+    if errors:
+        raise errors[0]
+
+
+def pick_device(name: str) -> torch.device:
+    if name != "auto":
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def load_generator(model_dir: str, device: str = "auto"):
+    """(model, tokenizer) for generation from a model directory or hub id, in eval mode."""
+    import transformers
+
+    path = Path(model_dir)
+    if path.exists() and not (path / "config.json").is_file():
+        raise CheckpointError(
+            f"{path} is not a model directory (no config.json); point at the output_dir of "
+            "`llmkit pretrain` or `llmkit finetune`"
+        )
+    config = transformers.AutoConfig.from_pretrained(model_dir)
+    if getattr(config, "is_encoder_decoder", False):
+        auto = transformers.AutoModelForSeq2SeqLM
+    else:
+        auto = transformers.AutoModelForCausalLM
+    try:
+        model = auto.from_pretrained(model_dir)
+    except ValueError as e:
+        raise CheckpointError(
+            f"{model_dir}: a {config.model_type} model cannot generate text ({e})"
+        ) from None
+    tokenizer = transformers.AutoTokenizer.from_pretrained(model_dir)
+    return model.to(pick_device(device)).eval(), tokenizer
+
+
+def read_prompts(cfg: GenerateConfig) -> list[str]:
+    prompts = list(cfg.prompts)
+    if cfg.input_file is not None:
+        path = Path(cfg.input_file)
+        if not path.is_file():
+            raise DataError(f"input_file {path} does not exist")
+        lines = path.read_text(encoding="utf-8").splitlines()
+        if path.suffix == ".jsonl":
+            prompts += [_field(line, n, path, cfg.input_field) for n, line in _numbered(lines)]
+        else:
+            prompts += [line for line in lines if line.strip()]
+    return prompts
+
+
+def _numbered(lines: list[str]):
+    return [(n, line) for n, line in enumerate(lines, 1) if line.strip()]
+
+
+def _field(line: str, number: int, path: Path, field: str) -> str:
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise DataError(f"{path}:{number}: not valid JSON ({e.msg}, column {e.colno})") from None
+    if not isinstance(row, dict) or field not in row:
+        keys = ", ".join(row) if isinstance(row, dict) else type(row).__name__
+        raise DataError(f"{path}:{number}: no field '{field}' (present: {keys}); set input_field")
+    return str(row[field])
+
+
+def run_generate(cfg: GenerateConfig, interactive: bool = False) -> list[str]:
+    """The `llmkit generate` stage: print (and optionally save) completions, or chat."""
+    if cfg.model is None:
+        raise ConfigError("model: give a model directory (the MODEL_DIR argument)")
+    prompts = read_prompts(cfg)
+    if not prompts and not interactive:
+        raise ConfigError("no prompts: pass --prompt TEXT, --input-file FILE or --interactive")
+    model, tokenizer = load_generator(cfg.model, cfg.device)
+    if interactive:
+        _interactive(model, tokenizer, cfg.generation)
+        return []
+    outputs = generate_texts(model, tokenizer, prompts, cfg.generation, cfg.batch_size)
+    for prompt, output in zip(prompts, outputs, strict=True):
+        sys.stdout.write(json.dumps({"prompt": prompt, "output": output}, ensure_ascii=False))
+        sys.stdout.write("\n")
+    if cfg.output_dir is not None:
+        _save_generations(cfg, prompts, outputs)
+    return outputs
+
+
+def _save_generations(cfg: GenerateConfig, prompts: list[str], outputs: list[str]) -> Path:
+    import shutil
+
+    from llmkit.config.load import save_resolved_config
+
+    final = Path(cfg.output_dir)
+    tmp = final.with_name(final.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    with open(tmp / "generations.jsonl", "w", encoding="utf-8") as f:
+        for prompt, output in zip(prompts, outputs, strict=True):
+            f.write(json.dumps({"prompt": prompt, "output": output}, ensure_ascii=False) + "\n")
+    save_resolved_config(cfg, tmp)
+    if final.exists():
+        shutil.rmtree(final)
+    tmp.rename(final)
+    return final
+
+
+def _interactive(model, tokenizer, settings: GenerationSettings) -> None:
+    """Read a prompt per line from stdin, stream each completion; an empty line or EOF ends."""
+    while True:
+        sys.stdout.write("> ")
+        sys.stdout.flush()
+        line = sys.stdin.readline()
+        if not line.strip():
+            return
+        for piece in stream_text(model, tokenizer, line.rstrip("\n"), settings):
+            sys.stdout.write(piece)
+            sys.stdout.flush()
+        sys.stdout.write("\n")
