@@ -15,6 +15,7 @@ from llmkit.errors import ConfigError
 STAGE_SCHEMAS: dict[str, str] = {
     "tokenizer": "llmkit.config.tokenizer:TokenizerTrainConfig",
     "preprocess": "llmkit.config.preprocess:PreprocessConfig",
+    "finetune": "llmkit.config.finetune:FinetuneConfig",
 }
 
 

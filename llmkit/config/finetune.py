@@ -1,0 +1,175 @@
+"""`llmkit finetune`: a pretrained (or config-built) model trained on a labelled task.
+
+`task:` is a discriminated union on `type`; each task carries only the options that mean
+something for it, so a classification option in a seq2seq config is an "unknown key" error.
+"""
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from llmkit.config.base import Section
+from llmkit.config.data import CleaningConfig, DataConfig, SplitConfig
+from llmkit.config.generate import GenerationSettings
+from llmkit.config.model import ModelConfig
+from llmkit.config.train import TrainConfig
+
+# A chat template for tokenizers that have none (tiny or freshly trained ones). Every turn ends
+# with the EOS token so a tuned model learns to stop after its answer.
+DEFAULT_CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "<|{{ message['role'] }}|>\n{{ message['content'] }}{{ eos_token }}\n"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
+)
+
+
+class ClassificationTask(Section):
+    """One label per text or text pair (columns text, pair, label)."""
+
+    type: Literal["classification"] = "classification"
+    labels: list[str] | None = None
+    """Label names in id order; null infers them from the training data (sorted). With integer
+    labels in the data, the integers are ids into this list (e.g. 0 → negative)."""
+    multi_label: bool = False
+    """Each example carries a list of label names; trained with a sigmoid per label."""
+    regression: bool = False
+    """The label is a float (e.g. a similarity score); trained with mean squared error."""
+
+    @model_validator(mode="after")
+    def _one_kind(self):
+        if self.multi_label and self.regression:
+            raise ValueError("multi_label and regression cannot both be true")
+        if self.regression and self.labels is not None:
+            raise ValueError("regression has no label names; remove task.labels")
+        return self
+
+
+class TokenClassificationTask(Section):
+    """A tag per word (columns words, label: lists of equal length), e.g. CoNLL NER in BIO."""
+
+    type: Literal["token-classification"] = "token-classification"
+    labels: list[str] | None = None
+    """Tag names in id order; null infers them from the training data (sorted)."""
+    label_all_subwords: bool = False
+    """Give every subword of a word the word's tag; false trains only on the first subword."""
+
+
+class Seq2SeqTask(Section):
+    """Source text → target text (translation, summarization) with an encoder–decoder."""
+
+    type: Literal["seq2seq"] = "seq2seq"
+    source_prefix: str = ""
+    """Prepended to every source, e.g. "translate English to Romanian: " for T5."""
+    max_source_length: int | None = Field(None, ge=1)
+    """Truncate sources to this many tokens; null uses max_length."""
+    max_target_length: int = Field(128, ge=1)
+    """Truncate targets to this many tokens (truncations are counted and reported)."""
+    metric: Literal["bleu", "rouge"] = "bleu"
+    """Validation metric computed on generated text: sacreBLEU or ROUGE (rouge1/2/L/Lsum)."""
+    generation: GenerationSettings = Field(default_factory=GenerationSettings)
+    """How validation outputs are decoded (greedy, 64 new tokens by default)."""
+
+
+class CausalTask(Section):
+    """Instruction tuning (SFT) of a decoder-only model on prompt/response pairs or chats."""
+
+    type: Literal["causal"] = "causal"
+    format: Literal["auto", "prompt-response", "chat"] = "auto"
+    """prompt-response reads columns prompt/response; chat reads a `messages` list of
+    {role, content}; auto picks chat when the messages column exists."""
+    chat_template: str | None = None
+    """Jinja chat template; null uses the tokenizer's own, or a simple default when it has none
+    (<|role|>, newline, content, EOS per turn)."""
+    loss_on_prompt: bool = False
+    """Also train on prompt/user/system tokens; false puts loss on assistant tokens only."""
+    packing: bool = False
+    """Pack several whole examples into each row of up to max_length tokens."""
+
+
+FinetuneTask = Annotated[
+    ClassificationTask | TokenClassificationTask | Seq2SeqTask | CausalTask,
+    Field(discriminator="type"),
+]
+
+
+class LoraConfig(Section):
+    """Low-rank adapters through peft; only the adapters (and a task head) are trained. The
+    adapter is saved in output_dir/adapter and the merged model (adapters folded into the
+    weights) as output_dir's model, loadable without peft."""
+
+    enabled: bool = False
+    r: int = Field(8, ge=1)
+    """Adapter rank."""
+    alpha: float = Field(16.0, gt=0)
+    """Scaling numerator: updates are scaled by alpha / r."""
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    target_modules: list[str] | str | None = None
+    """Module names (a list: any module whose name ends with one of them), a regular expression
+    (a string, matched against the full module name), "all-linear", or null for peft's default
+    for the architecture (e.g. query/value for BERT, c_attn for GPT-2, q/v for T5)."""
+
+
+class FreezeConfig(Section):
+    """Parameters excluded from training (full finetuning only; LoRA freezes the base)."""
+
+    embeddings: bool = False
+    """Freeze the token (and position) embeddings."""
+    first_n_layers: int = Field(0, ge=0)
+    """Freeze the first N transformer blocks (of the encoder and of the decoder)."""
+
+
+class BatchingConfig(Section):
+    """How training examples are grouped into batches. Batches are always padded only to their
+    own longest example (dynamic padding)."""
+
+    group_by_length: bool = True
+    """Put examples of similar length in the same batch (less padding) while keeping the order
+    of batches random: shuffle, cut into windows of `window` batches, sort each window by
+    length, then shuffle the batches."""
+    window: int = Field(32, ge=1)
+    """Batches per sorting window; larger = less padding but less random batches."""
+
+
+class FinetuneConfig(Section):
+    stage: Literal["finetune"] = "finetune"
+    output_dir: Path = Path("runs/finetune")
+    """Where the final model, checkpoints, metrics and the resolved config go."""
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    """Base model: `pretrained:` a directory or hub id, or an architecture built from config."""
+    tokenizer: str | None = None
+    """Tokenizer directory or hub id; null uses model.pretrained."""
+    task: FinetuneTask = Field(default_factory=ClassificationTask)
+    data: DataConfig
+    cleaning: CleaningConfig = Field(default_factory=CleaningConfig)
+    split: SplitConfig = Field(default_factory=SplitConfig)
+    max_length: int | None = Field(None, ge=2)
+    """Truncate examples to this many tokens (counted and reported); null uses the model's
+    maximum positions."""
+    batching: BatchingConfig = Field(default_factory=BatchingConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    lora: LoraConfig = Field(default_factory=LoraConfig)
+    freeze: FreezeConfig = Field(default_factory=FreezeConfig)
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if self.tokenizer is None and self.model.pretrained is None:
+            raise ValueError(
+                "tokenizer: required when the model is built from config (model.pretrained "
+                "is null); give a tokenizer directory, e.g. the output of `llmkit tokenizer train`"
+            )
+        seq2seq_families = ("t5", "bart", "marian")
+        if self.model.pretrained is None:
+            is_seq2seq = self.model.family in seq2seq_families
+            if self.task.type == "seq2seq" and not is_seq2seq:
+                raise ValueError(
+                    f"task.type seq2seq needs an encoder-decoder; set model.family to one of "
+                    f"{', '.join(seq2seq_families)} (got {self.model.family})"
+                )
+            if self.task.type == "causal" and self.model.family not in ("gpt2", "llama"):
+                raise ValueError(
+                    f"task.type causal needs a decoder-only model; set model.family to gpt2 or "
+                    f"llama (got {self.model.family})"
+                )
+        return self

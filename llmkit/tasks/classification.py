@@ -1,0 +1,217 @@
+"""Sequence classification: one label per text or text pair, multi-label, or regression.
+
+Columns (data.columns): text, optional pair, label. Labels are names or integer ids (single
+label), lists of names (multi_label) or floats (regression). The head is transformers'
+AutoModelForSequenceClassification with id2label/label2id in config.json.
+"""
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from datasets import DatasetDict
+
+from llmkit.config.finetune import ClassificationTask as ClassificationOptions
+from llmkit.errors import DataError
+from llmkit.tasks.batching import pad_token_batch
+from llmkit.tasks.finetune_common import FinetuneTaskBase, load_task_splits
+from llmkit.tasks.labels import LabelMap, check_scalar_labels, infer_names
+
+
+class ClassificationTask(FinetuneTaskBase):
+    name = "classification"
+    auto_class_name = "AutoModelForSequenceClassification"
+    peft_task_type = "SEQ_CLS"
+
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        self.options: ClassificationOptions = cfg.task
+        self.columns = cfg.data.columns
+        self.label_names: list[str] = list(self.options.labels or [])
+        self._raw: DatasetDict | None = None
+
+    # ---- data -------------------------------------------------------------------------------
+
+    def prepare_datasets(self) -> DatasetDict:
+        return self.tokenize_splits(self._raw_splits())
+
+    def _raw_splits(self) -> DatasetDict:
+        if self._raw is None:
+            text_columns = [self.columns.text] + ([self.columns.pair] if self.columns.pair else [])
+            needed = text_columns + [self.columns.label]
+            self._raw = load_task_splits(self.cfg, text_columns, needed)
+        return self._raw
+
+    def tokenize_splits(self, raw: DatasetDict) -> DatasetDict:
+        """Raw splits (text[, pair], label columns) → input_ids, token_type_ids, labels, length."""
+        label_ids = self._encode_labels(raw)
+        out = {}
+        for split, ds in raw.items():
+            ds = ds.add_column("_labels", label_ids[split])
+            ds = ds.map(
+                self._tokenize,
+                batched=True,
+                remove_columns=ds.column_names,
+                desc=f"tokenizing {split}",
+            )
+            truncated = int(sum(ds["truncated"]))
+            self.report.record(split, rows=len(ds), truncated=truncated)
+            out[split] = ds.remove_columns("truncated")
+        self.report.announce()
+        return DatasetDict(out)
+
+    def _encode_labels(self, raw: DatasetDict) -> dict[str, list[Any]]:
+        label = self.columns.label
+        where = {s: f"data.{s} column {label!r}" for s in raw}
+        values = {s: ds[label] for s, ds in raw.items()}
+        if self.options.regression:
+            return {s: _as_floats(v, where[s]) for s, v in values.items()}
+        if self.options.multi_label:
+            return self._encode_multi_label(values, where)
+        label_map = LabelMap.from_training(values["train"], self.options.labels, where["train"])
+        self.label_names = label_map.names
+        return {s: label_map.encode_all(v, where[s]) for s, v in values.items()}
+
+    def _encode_multi_label(self, values, where) -> dict[str, list[list[float]]]:
+        for split, rows in values.items():
+            for row, v in enumerate(rows):
+                if not isinstance(v, list):
+                    raise DataError(
+                        f"{where[split]}: row {row + 1} is {v!r}, not a list of label names",
+                        'multi_label expects e.g. ["sports", "politics"] per row',
+                    )
+        flat_train = [x for v in values["train"] for x in v]
+        if self.options.labels is None:
+            self.label_names = infer_names(
+                flat_train, check_scalar_labels(flat_train, where["train"])
+            )
+        index = {name: i for i, name in enumerate(self.label_names)}
+        encoded = {}
+        for split, rows in values.items():
+            encoded[split] = []
+            for row, v in enumerate(rows):
+                hot = [0.0] * len(self.label_names)
+                for name in v:
+                    if str(name) not in index:
+                        raise DataError(
+                            f"{where[split]}: row {row + 1} has label {name!r}, which the "
+                            f"training data never has (known: {', '.join(self.label_names)})"
+                        )
+                    hot[index[str(name)]] = 1.0
+                encoded[split].append(hot)
+        return encoded
+
+    def _tokenize(self, batch: dict[str, list]) -> dict[str, list]:
+        texts = batch[self.columns.text]
+        pairs = batch[self.columns.pair] if self.columns.pair else None
+        enc = self.tokenizer(texts, pairs, truncation=False, return_attention_mask=False)
+        too_long = [i for i, ids in enumerate(enc["input_ids"]) if len(ids) > self.max_length]
+        if too_long:
+            # re-tokenize only the long rows, so the tokenizer's own pair truncation applies
+            again = self.tokenizer(
+                [texts[i] for i in too_long],
+                [pairs[i] for i in too_long] if pairs else None,
+                truncation=True,
+                max_length=self.max_length,
+                return_attention_mask=False,
+            )
+            for key in enc:
+                for j, i in enumerate(too_long):
+                    enc[key][i] = again[key][j]
+        rows = {key: enc[key] for key in ("input_ids", "token_type_ids") if key in enc}
+        rows["labels"] = batch["_labels"]
+        rows["length"] = [len(ids) for ids in enc["input_ids"]]
+        long_rows = set(too_long)
+        rows["truncated"] = [i in long_rows for i in range(len(texts))]
+        return rows
+
+    def collate(self, examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        batch = pad_token_batch(
+            examples, {"input_ids": self.tokenizer.pad_token_id, "token_type_ids": 0}
+        )
+        lengths = torch.tensor([len(ex["input_ids"]) for ex in examples])
+        batch["attention_mask"] = (
+            torch.arange(batch["input_ids"].shape[1])[None, :] < lengths[:, None]
+        ).long()
+        dtype = torch.long if self._single_label else torch.float
+        batch["labels"] = torch.tensor([ex["labels"] for ex in examples], dtype=dtype)
+        return batch
+
+    # ---- model and loss ---------------------------------------------------------------------
+
+    @property
+    def _single_label(self) -> bool:
+        return not (self.options.regression or self.options.multi_label)
+
+    def model_kwargs(self) -> dict[str, Any]:
+        if self.options.regression:
+            return {"num_labels": 1, "problem_type": "regression"}
+        if not self.label_names:  # names come from the training data
+            self._encode_labels(self._raw_splits())
+        problem = "multi_label_classification" if self.options.multi_label else None
+        kwargs = {
+            "num_labels": len(self.label_names),
+            "id2label": dict(enumerate(self.label_names)),
+            "label2id": {name: i for i, name in enumerate(self.label_names)},
+        }
+        return kwargs | ({"problem_type": problem} if problem else {})
+
+    def _logits(self, model, batch) -> torch.Tensor:
+        inputs = {k: v for k, v in batch.items() if k != "labels"}
+        return model(**inputs).logits
+
+    def _per_example_loss(self, logits, labels) -> torch.Tensor:
+        if self.options.regression:
+            return F.mse_loss(logits.squeeze(-1).float(), labels, reduction="none")
+        if self.options.multi_label:
+            bce = F.binary_cross_entropy_with_logits(logits.float(), labels, reduction="none")
+            return bce.mean(-1)
+        return F.cross_entropy(logits.float(), labels, reduction="none")
+
+    def count_loss_items(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return torch.tensor(batch["labels"].shape[0], device=batch["labels"].device)
+
+    def loss_sum(self, model, batch) -> torch.Tensor:
+        return self._per_example_loss(self._logits(model, batch), batch["labels"]).sum()
+
+    # ---- evaluation -------------------------------------------------------------------------
+
+    def evaluate_batch(self, model, batch) -> dict[str, Any]:
+        logits = self._logits(model, batch)
+        losses = self._per_example_loss(logits, batch["labels"])
+        if self.options.regression:
+            predictions = logits.squeeze(-1).float()
+        elif self.options.multi_label:
+            predictions = (logits > 0).long()
+        else:
+            predictions = logits.argmax(-1)
+        return {"loss": losses, "predictions": predictions, "labels": batch["labels"]}
+
+    def compute_metrics(self, outputs: list[dict[str, Any]]) -> dict[str, float]:
+        from llmkit.evaluation import metrics
+
+        loss = torch.cat([o["loss"] for o in outputs]).float()
+        preds = torch.cat([o["predictions"] for o in outputs]).cpu()
+        labels = torch.cat([o["labels"] for o in outputs]).cpu()
+        result = {"loss": float(loss.mean())}
+        if self.options.regression:
+            return result | metrics.regression_scores(preds.tolist(), labels.tolist())
+        if self.options.multi_label:
+            gold = labels.long()
+            scores = metrics.classification_scores(
+                preds.flatten().tolist(), gold.flatten().tolist(), average="binary"
+            )
+            subset = float((preds == gold).all(-1).float().mean())
+            return result | scores | {"subset_accuracy": subset}
+        return result | metrics.classification_scores(preds.tolist(), labels.tolist())
+
+
+def _as_floats(values: list[Any], where: str) -> list[float]:
+    out = []
+    for row, v in enumerate(values):
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            raise DataError(
+                f"{where}: row {row + 1} is {v!r}; regression needs a number in every row"
+            )
+        out.append(float(v))
+    return out

@@ -1,0 +1,169 @@
+"""What the four finetuning tasks share: tokenizer and model loading (with LoRA/freezing), raw
+splits through the preprocess stage's cleaning and cache, the truncation/drop report, the
+length-grouped sampler hook and the files saved next to the model.
+"""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from datasets import Dataset, DatasetDict
+
+from llmkit.config.finetune import FinetuneConfig
+from llmkit.errors import CheckpointError, DataError
+from llmkit.models import adapters
+from llmkit.tasks.batching import LengthGroupedSampler
+
+_FALLBACK_MAX_LENGTH = 512
+
+
+def load_tokenizer(cfg: FinetuneConfig):
+    from transformers import AutoTokenizer
+
+    source = cfg.tokenizer or cfg.model.pretrained
+    key = "tokenizer" if cfg.tokenizer else "model.pretrained"
+    path = Path(source)
+    if path.exists() and not any(
+        (path / f).is_file() for f in ("tokenizer.json", "tokenizer_config.json", "vocab.txt")
+    ):
+        raise CheckpointError(
+            f"{key}: {path} holds no tokenizer files (tokenizer.json / tokenizer_config.json)",
+            "set tokenizer: to a directory made by `llmkit tokenizer train` or save_pretrained",
+        )
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+    except OSError as e:
+        raise CheckpointError(f"{key}: cannot load a tokenizer from {source!r}: {e}") from None
+    if tokenizer.pad_token is None:
+        # decoder-only tokenizers often lack one; padding positions never carry loss anyway
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def model_max_positions(cfg: FinetuneConfig, tokenizer) -> int:
+    """The longest input the model accepts: its position table, else the tokenizer's limit."""
+    if cfg.model.pretrained is None:
+        return cfg.model.context_length
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(cfg.model.pretrained)
+    for attr in ("max_position_embeddings", "n_positions"):
+        value = getattr(config, attr, None)
+        if isinstance(value, int) and value > 0:
+            # RoBERTa reserves padding_idx + 1 position slots
+            return value - 2 if config.model_type == "roberta" else value
+    limit = tokenizer.model_max_length
+    return limit if isinstance(limit, int) and limit < 1_000_000 else _FALLBACK_MAX_LENGTH
+
+
+def resolve_max_length(cfg: FinetuneConfig, tokenizer) -> int:
+    model_max = model_max_positions(cfg, tokenizer)
+    if cfg.max_length is None:
+        return model_max
+    if cfg.max_length > model_max:
+        raise DataError(
+            f"max_length ({cfg.max_length}) exceeds the model's {model_max} positions",
+            f"set max_length to at most {model_max}",
+        )
+    return cfg.max_length
+
+
+def load_task_splits(cfg: FinetuneConfig, text_columns: list[str], needed: list[str]):
+    """Read, clean, filter, deduplicate and split the data (preprocess stage, cached), then
+    check that every column the task reads exists."""
+    from llmkit.data.preprocess import load_clean_splits
+
+    splits = load_clean_splits(cfg.data, cfg.cleaning, cfg.split, text_columns)
+    check_columns(splits, needed)
+    return splits
+
+
+def check_columns(splits: DatasetDict, needed: list[str]) -> None:
+    for split, ds in splits.items():
+        missing = [c for c in needed if c not in ds.column_names]
+        if missing:
+            raise DataError(
+                f"data.{split}: no column {', '.join(repr(c) for c in missing)}; "
+                f"columns are: {', '.join(ds.column_names)}",
+                "map your columns in data.columns (e.g. data.columns.text: sentence)",
+            )
+
+
+class DataReport:
+    """Rows kept, truncated and dropped per split; printed once and saved as
+    finetune_data.json next to the model, so no truncation is silent."""
+
+    def __init__(self):
+        self.splits: dict[str, dict[str, int]] = {}
+
+    def record(self, split: str, **counts: int) -> None:
+        self.splits.setdefault(split, {}).update(counts)
+
+    def lines(self) -> list[str]:
+        out = []
+        for split, counts in self.splits.items():
+            parts = ", ".join(f"{k} {v}" for k, v in counts.items())
+            out.append(f"finetune data {split}: {parts}")
+        return out
+
+    def announce(self) -> None:
+        from accelerate import PartialState
+
+        if PartialState().is_main_process:
+            for line in self.lines():
+                print(line, flush=True)
+
+    def save(self, directory: str | Path) -> None:
+        path = Path(directory) / "finetune_data.json"
+        path.write_text(json.dumps(self.splits, indent=2) + "\n", encoding="utf-8")
+
+
+class FinetuneTaskBase:
+    """Shared parts of the finetuning tasks (see llmkit.tasks.base.Task for the protocol)."""
+
+    name = ""
+    auto_class_name = ""
+    """The transformers AutoModelFor… class the task trains."""
+    peft_task_type = ""
+
+    def __init__(self, cfg: FinetuneConfig):
+        self.cfg = cfg
+        self.tokenizer = load_tokenizer(cfg)
+        self.max_length = resolve_max_length(cfg, self.tokenizer)
+        self.report = DataReport()
+
+    def model_kwargs(self) -> dict[str, Any]:
+        """Extra from_pretrained/from_config arguments (e.g. num_labels, id2label)."""
+        return {}
+
+    def build_model(self) -> torch.nn.Module:
+        import transformers
+
+        from llmkit.models.build import load_or_build
+
+        auto_class = getattr(transformers, self.auto_class_name)
+        model = load_or_build(self.cfg.model, auto_class, self.tokenizer, **self.model_kwargs())
+        return adapters.prepare_for_training(
+            model, self.cfg.lora, self.cfg.freeze, self.peft_task_type
+        )
+
+    def train_sampler(self, dataset: Dataset, batch_size: int, seed: int):
+        """The loop's sampler hook: length-grouped random batches, or None for a plain shuffle."""
+        if not self.cfg.batching.group_by_length or "length" not in dataset.column_names:
+            return None
+        return LengthGroupedSampler(
+            dataset["length"], batch_size, seed, window=self.cfg.batching.window
+        )
+
+    def save_artifacts(self, model: torch.nn.Module, output_dir: str) -> None:
+        out = Path(output_dir)
+        self.tokenizer.save_pretrained(str(out))
+        self.report.save(out)
+        if adapters.is_adapter_model(model):
+            # the loop's save_pretrained of a peft model wrote the adapter at the top level;
+            # the top level holds the merged plain model instead, the adapter goes below
+            for name in ("adapter_config.json", "adapter_model.safetensors", "README.md"):
+                (out / name).unlink(missing_ok=True)
+            adapters.save_adapter(model, out / "adapter")
+            adapters.merged_copy(model).save_pretrained(str(out))
