@@ -10,7 +10,7 @@ import typer
 from typer.core import TyperGroup
 
 from llmkit import __version__
-from llmkit.cli import config_cmd, preprocess, tokenizer
+from llmkit.cli import config_cmd, plot, preprocess, tokenizer
 from llmkit.errors import UserError
 
 
@@ -59,6 +59,7 @@ def root(
 app.command("preprocess", epilog=preprocess.EXAMPLE)(preprocess.preprocess)
 app.add_typer(tokenizer.app, name="tokenizer")
 app.add_typer(config_cmd.app, name="config")
+app.command("plot", epilog=plot.EXAMPLE)(plot.plot)
 
 
 def main() -> None:
