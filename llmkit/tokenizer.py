@@ -216,6 +216,7 @@ def _write_atomically(tokenizer: Tokenizer, cfg: TokenizerTrainConfig, out: Path
             extra_special_tokens=list(opts.special_tokens.additional),
             # WordPiece decodes "hello ," → "hello,"; every other type decodes text exactly.
             clean_up_tokenization_spaces=opts.type == "wordpiece",
+            model_input_names=_model_input_names(opts),
             **specials,
         )
         fast.save_pretrained(tmp)
@@ -231,6 +232,13 @@ def _write_atomically(tokenizer: Tokenizer, cfg: TokenizerTrainConfig, out: Path
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.rmtree(old, ignore_errors=True)
+
+
+def _model_input_names(opts) -> list[str]:
+    """BERT-style models take segment ids (sentence pairs); causal and seq2seq models do not."""
+    if opts.family == "masked":
+        return ["input_ids", "token_type_ids", "attention_mask"]
+    return ["input_ids", "attention_mask"]
 
 
 def _print_summary(
