@@ -6,7 +6,7 @@ import typer
 
 from llmkit.cli.common import ConfigArg, SetOpt
 
-EXAMPLE = "Example: llmkit preprocess configs/tiny-preprocess.yaml --set packing.block_size=256"
+EXAMPLE = "Example: llmkit preprocess configs/tiny-preprocess.yaml --set block_size=256"
 
 
 def preprocess(

@@ -1,0 +1,217 @@
+"""The `preprocess` stage: read → clean → split → (tokenize + pack) → an Arrow directory.
+
+Output (pack: true): `DatasetDict.save_to_disk(output_dir)` with a single `input_ids` column of
+blocks of exactly block_size ids, plus manifest.json, tokenizer/ and llmkit_config.yaml. With
+pack: false the cleaned and split raw columns are written instead. The directory appears only
+when complete, and a second run with the same inputs, config and tokenizer returns at once.
+"""
+
+import contextlib
+import json
+import shutil
+import time
+from pathlib import Path
+
+from llmkit import __version__
+from llmkit.config.data import CleaningConfig, DataConfig, SplitConfig
+from llmkit.config.load import save_resolved_config
+from llmkit.config.preprocess import PreprocessConfig
+from llmkit.data import report
+from llmkit.data.cache import (
+    atomic_directory,
+    cache_key,
+    cached_manifest,
+    config_hash,
+    input_fingerprint,
+    tokenizer_identity,
+)
+from llmkit.data.cleaning import clean_dataset
+from llmkit.data.packing import check_block_size, pack_split, require_blocks, separator_id
+from llmkit.data.sources import SPLITS, read_split, require_columns
+from llmkit.data.splitting import make_splits
+from llmkit.errors import ConfigError
+
+
+def load_tokenizer(name: str):
+    """A fast tokenizer from a directory or hub id; ConfigError when it cannot be loaded."""
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name)
+    except (OSError, ValueError) as e:
+        raise ConfigError(
+            f"tokenizer: cannot load {name!r} ({str(e).splitlines()[0]})",
+            "point it at a directory written by `llmkit tokenizer train` or a hub id",
+        ) from None
+    if not tokenizer.is_fast:
+        raise ConfigError(f"tokenizer: {name!r} has no fast (Rust) tokenizer; packing needs one")
+    return tokenizer
+
+
+def clean_splits(
+    data: DataConfig,
+    cleaning: CleaningConfig,
+    split: SplitConfig,
+    text_columns: list[str],
+    num_proc: int | None = None,
+    required_columns: list[str] | tuple[str, ...] = (),
+    progress=None,
+):
+    """Read, check columns, clean and split. Returns ({split: Dataset}, {split: {reason: n}})."""
+    datasets, dropped = {}, {}
+    for name in SPLITS:
+        if getattr(data, name) is None:
+            continue
+        with report.stage(progress, f"Reading {name}") if progress else contextlib.nullcontext():
+            ds, stats = read_split(data, name)
+        if ds is None:
+            continue
+        where = f"data.{name} ({getattr(data, name)})"
+        ds = require_columns(ds, list(text_columns) + list(required_columns), where)
+        with report.stage(progress, f"Cleaning {name}") if progress else contextlib.nullcontext():
+            ds, drops = clean_dataset(ds, cleaning, list(text_columns), num_proc, f"data.{name}")
+        datasets[name], dropped[name] = ds, {**stats.dropped, **drops}
+    splits = make_splits(datasets["train"], datasets.get("validation"), datasets.get("test"), split)
+    return splits, dropped
+
+
+def load_clean_splits(
+    data: DataConfig,
+    cleaning: CleaningConfig,
+    split: SplitConfig,
+    text_columns: list[str],
+    required_columns: list[str] | tuple[str, ...] = (),
+    num_proc: int | None = None,
+):
+    """Cleaned, filtered, de-duplicated and split raw rows (all columns kept) as a DatasetDict,
+    for finetuning tasks to tokenize. Dotted column names (translation.en) become columns of
+    that name. Cleaning is cached by datasets, so calling this again is cheap."""
+    from datasets import DatasetDict
+
+    splits, _ = clean_splits(data, cleaning, split, text_columns, num_proc, required_columns)
+    return DatasetDict(splits)
+
+
+def run_preprocess(cfg: PreprocessConfig, force: bool = False) -> Path:
+    """Build (or reuse) the preprocessed directory for `cfg`; returns its path."""
+    out = Path(cfg.output_dir)
+    tokenizer = _tokenizer_for(cfg)
+    key = cache_key(cfg, input_fingerprint(cfg.data), tokenizer_identity(tokenizer))
+    cached = None if force else cached_manifest(out, key)
+    if cached is not None:
+        report.console.print(f"[green]up to date[/]: {out} (same inputs, config and tokenizer; "
+                             "--force rebuilds)")  # fmt: skip
+        return out
+    started = time.time()
+    with _quiet_datasets(), report.new_progress() as progress, atomic_directory(out) as tmp:
+        column = _text_column(cfg.data)
+        splits, dropped = clean_splits(
+            cfg.data, cfg.cleaning, cfg.split, [column], cfg.num_proc, progress=progress
+        )
+        if cfg.pack:
+            stats = _write_packed(cfg, splits, tokenizer, tmp, progress)
+        else:
+            stats = _write_raw(splits, tmp)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(tmp / "tokenizer")
+        manifest = _manifest(cfg, key, tokenizer, stats, dropped, time.time() - started)
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+        save_resolved_config(cfg, tmp)
+    report.print_summary(manifest)
+    return out
+
+
+def _tokenizer_for(cfg: PreprocessConfig):
+    if cfg.tokenizer is None:
+        if cfg.pack:
+            raise ConfigError(
+                "tokenizer: required with pack: true",
+                "set tokenizer: to a tokenizer directory, or pack: false for raw text",
+            )
+        return None
+    tokenizer = load_tokenizer(cfg.tokenizer)
+    if cfg.pack:
+        check_block_size(tokenizer, cfg.block_size)
+        separator_id(tokenizer)
+    return tokenizer
+
+
+def _text_column(data: DataConfig) -> str:
+    return data.columns.text
+
+
+def _write_packed(cfg, splits: dict, tokenizer, tmp: Path, progress) -> dict:
+    from datasets import Dataset, DatasetDict
+
+    work = tmp / "_work"
+    work.mkdir()
+    packed, stats = {}, {}
+    column = _text_column(cfg.data)
+    for name, ds in splits.items():
+        total = _chars_of(ds, column)
+        task = progress.add_task(f"Tokenizing + packing {name}", total=total)
+        split_stats = pack_split(
+            ds,
+            column,
+            tokenizer,
+            cfg.block_size,
+            work / f"{name}.arrow",
+            batch_chars=cfg.batch_chars,
+            on_progress=lambda n, task=task: progress.advance(task, n),
+        )
+        progress.update(task, completed=total)
+        require_blocks(name, split_stats, cfg.block_size)
+        packed[name] = Dataset.from_file(str(work / f"{name}.arrow"))
+        stats[name] = vars(split_stats)
+    DatasetDict(packed).save_to_disk(str(tmp))
+    del packed
+    shutil.rmtree(work)
+    return stats
+
+
+def _chars_of(ds, column: str) -> int:
+    """Approximate characters (UTF-8 bytes) of a column, for the progress bar's total."""
+    if ds._indices is None:
+        return int(ds.data.column(column).nbytes)
+    full = ds.data.column(column)
+    return int(full.nbytes * len(ds) / max(1, ds.data.num_rows))
+
+
+def _write_raw(splits: dict, tmp: Path) -> dict:
+    from datasets import DatasetDict
+
+    DatasetDict(splits).save_to_disk(str(tmp))
+    return {name: {"documents": len(ds), "rows": len(ds)} for name, ds in splits.items()}
+
+
+def _manifest(cfg, key, tokenizer, stats, dropped, seconds) -> dict:
+    return {
+        "llmkit_version": __version__,
+        "output_dir": str(cfg.output_dir),
+        "pack": cfg.pack,
+        "block_size": cfg.block_size if cfg.pack else None,
+        "splits": stats,
+        "dropped": dropped,
+        "config_hash": config_hash(cfg),
+        "cache_key": key,
+        "tokenizer": tokenizer_identity(tokenizer),
+        "inputs": input_fingerprint(cfg.data),
+        "seconds": round(seconds, 2),
+    }
+
+
+class _quiet_datasets:
+    """datasets' own tqdm bars off while ours run; restored afterwards."""
+
+    def __enter__(self):
+        from datasets import utils as hf_tqdm
+
+        self.was_disabled = hf_tqdm.are_progress_bars_disabled()
+        hf_tqdm.disable_progress_bars()
+
+    def __exit__(self, *exc):
+        from datasets import utils as hf_tqdm
+
+        if not self.was_disabled:
+            hf_tqdm.enable_progress_bars()
+        return False

@@ -1,0 +1,63 @@
+"""Seeded ratio split for the splits not given as files.
+
+Rows are cut into up to 1,000 contiguous runs and whole runs are assigned to validation/test at
+random (seeded). Every split keeps the original row order, so text read one line per document
+keeps its context inside a run instead of becoming a bag of shuffled lines.
+"""
+
+import numpy as np
+
+from llmkit.config.data import SplitConfig
+from llmkit.errors import DataError
+
+_MAX_RUNS = 1000
+
+
+def ratio_split_indices(rows: int, cfg: SplitConfig) -> dict[str, np.ndarray]:
+    """Row indices of "train", "validation" and "test" (empty when that ratio is 0)."""
+    runs = min(rows, _MAX_RUNS)
+    bounds = np.linspace(0, rows, runs + 1).astype(np.int64)
+    order = np.random.default_rng(cfg.seed).permutation(runs)
+    n_val = _runs_for(cfg.validation_ratio, runs)
+    n_test = _runs_for(cfg.test_ratio, runs)
+    if n_val + n_test >= runs:
+        raise DataError(
+            f"only {rows} training rows after cleaning: too few to split off "
+            f"validation_ratio={cfg.validation_ratio} and test_ratio={cfg.test_ratio}",
+            "give data.validation as a file, or add data",
+        )
+    picked = {
+        "validation": order[:n_val],
+        "test": order[n_val : n_val + n_test],
+        "train": order[n_val + n_test :],
+    }
+    return {name: _rows_of(np.sort(r), bounds) for name, r in picked.items()}
+
+
+def _runs_for(ratio: float, runs: int) -> int:
+    return 0 if ratio == 0 else max(1, round(ratio * runs))
+
+
+def _rows_of(runs: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    if len(runs) == 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.concatenate([np.arange(bounds[r], bounds[r + 1]) for r in runs])
+
+
+def make_splits(train, validation, test, cfg: SplitConfig) -> dict:
+    """{"train": ds, "validation": ds, "test": ds}: given splits kept, missing ones cut from
+    train by ratio. A split with ratio 0 and no file is left out."""
+    splits = {"train": train, "validation": validation, "test": test}
+    wanted = {"validation": cfg.validation_ratio, "test": cfg.test_ratio}
+    to_cut = {name: r for name, r in wanted.items() if splits[name] is None and r > 0}
+    if to_cut:
+        effective = cfg.model_copy(
+            update={
+                "validation_ratio": to_cut.get("validation", 0.0),
+                "test_ratio": to_cut.get("test", 0.0),
+            }
+        )
+        indices = ratio_split_indices(len(train), effective)
+        for name in ["train", *to_cut]:
+            splits[name] = train.select(indices[name])
+    return {name: ds for name, ds in splits.items() if ds is not None}
