@@ -67,3 +67,24 @@ class GenerateConfig(Section):
     resolved config there; null prints the outputs only."""
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     """Where the model runs; auto picks CUDA, then MPS, then CPU."""
+
+
+def load_generate_config(
+    path: str | None,
+    overrides: list[str],
+    model: str | None,
+    prompts: list[str],
+    input_file: str | None,
+) -> GenerateConfig:
+    """YAML (optional) < MODEL_DIR / --prompt / --input-file < --set overrides."""
+    from llmkit.config.load import apply_overrides, read_yaml, validate
+
+    data = read_yaml(path) if path is not None else {}
+    if model is not None:
+        data["model"] = model
+    if prompts:
+        data["prompts"] = list(prompts)
+    if input_file is not None:
+        data["input_file"] = input_file
+    data = apply_overrides(data, overrides)
+    return validate(GenerateConfig, data, str(path) if path is not None else "command line")

@@ -1,0 +1,52 @@
+"""`llmkit eval`: score prediction files (file mode) or models on a dataset (model mode)."""
+
+from pathlib import Path
+
+import typer
+
+from llmkit.cli.common import SetOpt
+
+EXAMPLE = (
+    "Example: llmkit eval --predictions hyp.txt --references ref.txt --metric bleu "
+    "--metric chrf --fail-under bleu=20 --output scores.json   ·   "
+    "llmkit eval configs/eval-seq2seq.yaml --set max_examples=100"
+)
+
+
+def eval_(
+    config: Path | None = typer.Argument(None, dir_okay=False, help="YAML config (optional)."),
+    predictions: list[str] = typer.Option(
+        [], "--predictions", "-p", help="Predictions file (repeatable: side by side)."
+    ),
+    references: list[str] = typer.Option(
+        [], "--references", "-r", help="Reference file (repeatable: several references)."
+    ),
+    models: list[str] = typer.Option([], "--model", help="Model directory (repeatable)."),
+    data: str | None = typer.Option(None, "--data", help="Evaluation data for model mode."),
+    task: str | None = typer.Option(
+        None, "--task", help="perplexity, seq2seq, causal, classification, token-classification."
+    ),
+    metrics: list[str] = typer.Option(
+        [],
+        "--metric",
+        "-m",
+        help="bleu, chrf, ter, rouge, exact_match, classification, regression, seqeval, perplexity (repeatable).",
+    ),
+    output: str | None = typer.Option(None, "--output", "-o", help="Write the scores JSON here."),
+    output_dir: str | None = typer.Option(
+        None, "--output-dir", help="Write scores.json, predictions.jsonl and the config here."
+    ),
+    fail_under: list[str] = typer.Option(
+        [], "--fail-under", help="Gate metric=value; exit 1 when missed (repeatable)."
+    ),
+    set_: list[str] = SetOpt,
+) -> None:
+    """Score predictions against references, or a model on a dataset; gate CI with --fail-under."""
+    from llmkit.config.eval import load_eval_config
+    from llmkit.evaluation.report import parse_gates
+    from llmkit.evaluation.runner import run_eval
+
+    flags = dict(predictions=predictions, references=references, models=models, data=data,
+                 task=task, metrics=metrics, output=output, output_dir=output_dir)  # fmt: skip
+    cfg = load_eval_config(config, set_, flags, parse_gates(fail_under))
+    run_eval(cfg)

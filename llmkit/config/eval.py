@@ -1,0 +1,148 @@
+"""`llmkit eval`: score prediction files against references (file mode) or run a model over a
+dataset and score its predictions (model mode). One config, every field defaulted; the command's
+flags (--predictions, --references, --metric, --fail-under, --output) fill the same fields."""
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from llmkit.config.base import Section
+from llmkit.config.data import ColumnsConfig, Format
+from llmkit.config.generate import GenerationSettings
+from llmkit.evaluation.metrics import Average, BleuTokenize
+
+MetricName = Literal[
+    "bleu", "chrf", "ter", "rouge", "exact_match", "classification", "regression", "seqeval",
+    "perplexity",
+]  # fmt: skip
+TaskName = Literal["perplexity", "seq2seq", "causal", "classification", "token-classification"]
+
+LOWER_IS_BETTER = frozenset({"ter", "perplexity", "loss", "mse"})
+"""Gates on these fail when the score is *above* the value."""
+
+DEFAULT_METRICS: dict[str, list[str]] = {
+    "perplexity": ["perplexity"],
+    "seq2seq": ["bleu", "chrf", "rouge"],
+    "causal": ["bleu", "chrf", "rouge", "exact_match"],
+    "classification": ["classification"],
+    "token-classification": ["seqeval"],
+}
+
+
+class MetricOptions(Section):
+    """Options of the individual metrics."""
+
+    bleu_tokenize: BleuTokenize = "13a"
+    """sacrebleu tokenizer for BLEU: 13a (default, WMT), intl, zh (Chinese), char, none."""
+    chrf_word_order: int = Field(0, ge=0, le=2)
+    """chrF word n-gram order: 0 = chrF, 2 = chrF++."""
+    ter_asian_support: bool = False
+    """TER: tokenize CJK characters separately."""
+    rouge_stemmer: bool = True
+    """ROUGE: Porter-stem words before matching (rouge-score's use_stemmer)."""
+    average: Average = "macro"
+    """Averaging of precision/recall/F1 over classes: macro, micro, weighted, binary."""
+
+
+class PerplexityOptions(Section):
+    """Perplexity of a causal LM over texts, token-weighted, with a sliding window."""
+
+    context_length: int | None = Field(None, ge=2)
+    """Window length in tokens; null uses the model's maximum positions."""
+    stride: int | None = Field(None, ge=1)
+    """Tokens the window advances by; each token is scored once, with up to
+    context_length - stride tokens of context carried over. null = context_length // 2."""
+
+
+class EvalConfig(Section):
+    stage: Literal["eval"] = "eval"
+    output_dir: str | None = None
+    """When set: scores.json, predictions.jsonl (model mode, one file per model) and the resolved
+    config are written here."""
+    output: str | None = None
+    """Also (or only) write the scores JSON to this file, e.g. scores.json."""
+
+    # file mode
+    predictions: list[str] = Field(default_factory=list)
+    """File mode: prediction files (one system each; several are scored side by side).
+    .jsonl files hold `prediction_field` per row; anything else is plain text, one per line."""
+    references: list[str] = Field(default_factory=list)
+    """File mode: reference files (several give several references per example). May be empty
+    when the .jsonl predictions rows also hold `reference_field`."""
+    prediction_field: str = "prediction"
+    """Field of a .jsonl predictions file holding the prediction."""
+    reference_field: str = "reference"
+    """Field of a .jsonl references file holding the reference (a string, or a list of strings
+    for several references)."""
+
+    # model mode
+    models: list[str] = Field(default_factory=list)
+    """Model mode: model directories (several are scored side by side)."""
+    task: TaskName | None = None
+    """Model mode: perplexity (causal LM), seq2seq or causal (generation), classification,
+    token-classification. null infers seq2seq/perplexity from the model's architecture."""
+    data: str | None = None
+    """Model mode: the evaluation data (a file, glob or `save_to_disk` directory)."""
+    data_format: Format = "auto"
+    columns: ColumnsConfig = Field(default_factory=ColumnsConfig)
+    """Which data columns hold text/source/target/prompt/response/label/words."""
+    source_prefix: str = ""
+    """seq2seq: prepended to every source, e.g. "translate English to Romanian: "."""
+    max_examples: int | None = Field(None, ge=1)
+    """Evaluate the first N examples only; null evaluates all."""
+    batch_size: int = Field(32, ge=1)
+    generation: GenerationSettings = Field(default_factory=GenerationSettings)
+    perplexity: PerplexityOptions = Field(default_factory=PerplexityOptions)
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+
+    # both modes
+    metrics: list[MetricName] = Field(default_factory=list)
+    """Metrics to compute; empty = the task's defaults (file mode: bleu, chrf, rouge)."""
+    metric_options: MetricOptions = Field(default_factory=MetricOptions)
+    fail_under: dict[str, float] = Field(default_factory=dict)
+    """Quality gates, e.g. {bleu: 20, accuracy: 0.9}: the command exits with code 1 when a
+    score is below its value (above it for ter, perplexity, loss, mse)."""
+
+    @field_validator("metrics")
+    @classmethod
+    def _no_duplicates(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(value))
+
+    @model_validator(mode="after")
+    def _one_mode(self):
+        if self.predictions and self.models:
+            raise ValueError("give either predictions (file mode) or models (model mode), not both")
+        if not self.predictions and not self.models:
+            raise ValueError(
+                "nothing to evaluate: give predictions (+ references) for file mode, or models "
+                "+ data for model mode"
+            )
+        if self.models and self.data is None:
+            raise ValueError("model mode needs data: the evaluation file or directory")
+        if self.predictions and "perplexity" in self.metrics:
+            raise ValueError(
+                "perplexity needs a model (model mode); it cannot be computed from files"
+            )
+        return self
+
+    @property
+    def file_mode(self) -> bool:
+        return bool(self.predictions)
+
+
+def load_eval_config(
+    path: str | None, overrides: list[str], flags: dict[str, Any], gates: dict[str, float]
+) -> EvalConfig:
+    """YAML (optional) < command-line flags < --set overrides → a validated EvalConfig.
+
+    `flags` holds only the flags the user gave (a list flag replaces the YAML list); `gates`
+    add to (and override) the YAML's fail_under.
+    """
+    from llmkit.config.load import apply_overrides, read_yaml, validate
+
+    data = read_yaml(path) if path is not None else {}
+    data.update({key: value for key, value in flags.items() if value not in (None, [], ())})
+    if gates:
+        data["fail_under"] = {**(data.get("fail_under") or {}), **gates}
+    data = apply_overrides(data, overrides)
+    return validate(EvalConfig, data, str(path) if path is not None else "command line")

@@ -1,0 +1,167 @@
+"""Model mode: a model directory + a dataset + a task → predictions → metrics.
+
+Generation tasks (seq2seq, causal) go through llmkit.generation (length-sorted batches, KV cache)
+and the text metrics; perplexity through llmkit.evaluation.perplexity; classification and
+token classification reuse the finetuning task objects (their tokenization, label mapping,
+collate, evaluate_batch and compute_metrics), so a model is scored here exactly as it was
+validated during finetuning.
+"""
+
+from pathlib import Path
+from typing import Any
+
+from llmkit.config.eval import DEFAULT_METRICS, EvalConfig
+from llmkit.errors import CheckpointError, ConfigError, DataError
+from llmkit.evaluation.report import SystemResult
+from llmkit.evaluation.scoring import TEXT_METRICS, score_texts, split_signatures
+
+_HEADS = {
+    "ForSequenceClassification": "classification",
+    "ForTokenClassification": "token-classification",
+    "ForCausalLM": "perplexity",
+    "LMHeadModel": "perplexity",
+}
+
+
+def load_model_config(model_dir: str):
+    from transformers import AutoConfig
+
+    path = Path(model_dir)
+    if not path.is_dir() or not (path / "config.json").is_file():
+        what = "does not exist" if not path.exists() else "has no config.json"
+        raise CheckpointError(
+            f"models: {path} {what}; it is not a model directory",
+            "point at the output_dir of `llmkit pretrain` or `llmkit finetune`",
+        )
+    try:
+        return AutoConfig.from_pretrained(path)
+    except (OSError, ValueError) as e:
+        raise CheckpointError(f"models: {path}/config.json cannot be read: {e}") from None
+
+
+def infer_task(config) -> str:
+    if getattr(config, "is_encoder_decoder", False):
+        return "seq2seq"
+    for architecture in config.architectures or []:
+        for suffix, task in _HEADS.items():
+            if architecture.endswith(suffix):
+                return task
+    raise ConfigError(
+        f"task: cannot tell the task of a {config.model_type} model "
+        f"(architectures: {config.architectures}); set task: explicitly"
+    )
+
+
+def read_rows(cfg: EvalConfig):
+    """The evaluation data as a datasets.Dataset (first max_examples rows)."""
+    from llmkit.config.data import DataConfig
+    from llmkit.data.sources import load_split
+
+    data = DataConfig(train=cfg.data, format=cfg.data_format, columns=cfg.columns)
+    rows = load_split(data, "train")
+    if rows is None or len(rows) == 0:
+        raise DataError(f"data: {cfg.data} holds no rows")
+    if cfg.max_examples is not None:
+        rows = rows.select(range(min(cfg.max_examples, len(rows))))
+    return rows
+
+
+def column(rows, name: str) -> list[Any]:
+    """Values of `name`; a dotted name reads nested JSON (translation.en)."""
+    head, *rest = name.split(".")
+    if head not in rows.column_names:
+        raise DataError(
+            f"data: no column '{head}' (columns: {', '.join(rows.column_names)}); "
+            "set columns.<role> to the right column"
+        )
+    values = rows[head]
+    for part in rest:
+        try:
+            values = [v[part] for v in values]
+        except (KeyError, TypeError):
+            raise DataError(f"data: column '{name}': some rows have no '{part}' inside") from None
+    return values
+
+
+def evaluate_model(cfg: EvalConfig, model_dir: str) -> SystemResult:
+    config = load_model_config(model_dir)
+    task = cfg.task or infer_task(config)
+    rows = read_rows(cfg)
+    identity = {"path": str(model_dir), "model_type": config.model_type, "task": task}
+    if task in ("seq2seq", "causal"):
+        return _generation_eval(cfg, model_dir, task, rows, identity)
+    if task == "perplexity":
+        return _perplexity_eval(cfg, model_dir, config, rows, identity)
+    from llmkit.evaluation.task_eval import evaluate_with_task
+
+    metrics, result_rows = evaluate_with_task(cfg, model_dir, config, task, rows)
+    return SystemResult(str(model_dir), metrics, {}, identity, result_rows)
+
+
+def _generation_eval(cfg, model_dir, task, rows, identity) -> SystemResult:
+    from llmkit.generation import generate_texts, load_generator
+
+    model, tokenizer = load_generator(model_dir, cfg.device)
+    if task == "seq2seq":
+        inputs = [cfg.source_prefix + str(s) for s in column(rows, cfg.columns.source)]
+        references = [str(t) for t in column(rows, cfg.columns.target)]
+    else:
+        inputs = [_as_prompt(tokenizer, str(p)) for p in column(rows, cfg.columns.prompt)]
+        references = [str(r) for r in column(rows, cfg.columns.response)]
+    predictions = generate_texts(model, tokenizer, inputs, cfg.generation, cfg.batch_size)
+    names = [n for n in (cfg.metrics or DEFAULT_METRICS[task]) if n in TEXT_METRICS]
+    if not names:
+        raise ConfigError(
+            f"metrics: {task} is scored with text metrics ({', '.join(TEXT_METRICS)})"
+        )
+    scores = score_texts(predictions, [references], names, cfg.metric_options)
+    metrics, signatures = split_signatures(scores)
+    out_rows = [
+        {"input": i, "prediction": p, "reference": r}
+        for i, p, r in zip(inputs, predictions, references, strict=True)
+    ]
+    identity |= {"parameters": sum(p.numel() for p in model.parameters())}
+    return SystemResult(str(model_dir), metrics, signatures, identity, out_rows)
+
+
+def _as_prompt(tokenizer, prompt: str) -> str:
+    """A prompt formatted as the model was instruction-tuned: through its chat template when
+    the saved tokenizer has one, as plain text otherwise."""
+    if not getattr(tokenizer, "chat_template", None):
+        return prompt
+    messages = [{"role": "user", "content": prompt}]
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+
+def _perplexity_eval(cfg, model_dir, config, rows, identity) -> SystemResult:
+    import transformers
+
+    from llmkit.evaluation.perplexity import perplexity
+    from llmkit.generation import pick_device
+
+    if getattr(config, "is_encoder_decoder", False) or not any(
+        a.endswith(("ForCausalLM", "LMHeadModel")) for a in config.architectures or []
+    ):
+        raise ConfigError(
+            f"task perplexity needs a causal LM; {model_dir} is a {config.model_type} "
+            f"({', '.join(config.architectures or ['unknown head'])}). Masked LMs have no "
+            "left-to-right likelihood: evaluate them through a finetuned task instead"
+        )
+    model = transformers.AutoModelForCausalLM.from_pretrained(model_dir)
+    model.to(pick_device(cfg.device))
+    tokenizer = transformers.AutoTokenizer.from_pretrained(model_dir)
+    context = cfg.perplexity.context_length or _max_positions(config)
+    texts = [str(t) for t in column(rows, cfg.columns.text)]
+    metrics = perplexity(
+        model, tokenizer, texts, context, cfg.perplexity.stride, batch_size=cfg.batch_size
+    )
+    identity |= {"parameters": sum(p.numel() for p in model.parameters()), "context": context}
+    return SystemResult(str(model_dir), metrics, {}, identity, None)
+
+
+def _max_positions(config) -> int:
+    for attr in ("max_position_embeddings", "n_positions"):
+        value = getattr(config, attr, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    raise ConfigError("perplexity.context_length: the model does not say; set it")

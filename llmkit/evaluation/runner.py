@@ -1,0 +1,23 @@
+"""The `llmkit eval` stage: score, show, write, then apply the quality gates."""
+
+from llmkit.config.eval import EvalConfig
+from llmkit.evaluation.report import SystemResult, check_gates, print_table, write_outputs
+
+
+def run_eval(cfg: EvalConfig) -> list[SystemResult]:
+    """File mode or model mode → one result per system, shown side by side and written out.
+
+    Gates are checked last, so a failing CI run still leaves its scores.json behind.
+    """
+    if cfg.file_mode:
+        from llmkit.evaluation.files import evaluate_files
+
+        results = evaluate_files(cfg)
+    else:
+        from llmkit.evaluation.model import evaluate_model
+
+        results = [evaluate_model(cfg, model_dir) for model_dir in cfg.models]
+    print_table(results, cfg.data if not cfg.file_mode else None)
+    write_outputs(results, cfg)
+    check_gates(results, cfg.fail_under)
+    return results
