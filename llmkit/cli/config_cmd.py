@@ -18,7 +18,7 @@ StageOpt = typer.Option(
 
 def _resolve(path: Path, sets: list[str], stage: str | None):
     data = apply_overrides(read_yaml(path), sets)
-    return validate(schema_for(stage_of(data, str(path), stage)), data, str(path))
+    return validate(schema_for(stage_of(data, str(path), stage)), data, str(path), sets)
 
 
 @app.command("show", epilog="Example: llmkit config show configs/tiny-gpt.yaml --set train.lr=1e-3")

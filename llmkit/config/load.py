@@ -91,40 +91,53 @@ def _field_names(schema: type[BaseModel], loc: tuple) -> list[str]:
     return []
 
 
-def format_validation_error(err: ValidationError, schema: type[BaseModel], source: str) -> str:
+def _source_of(key: str, source: str, overridden: list[str]) -> str:
+    """Name `--set` rather than the file when the bad key came from an override."""
+    if any(key == k or key.startswith(k + ".") for k in overridden):
+        return "--set"
+    return source
+
+
+def format_validation_error(
+    err: ValidationError, schema: type[BaseModel], source: str, overrides: list[str] = ()
+) -> str:
+    overridden = [".".join(parse_override(text)[0]) for text in overrides]
     lines = []
     for e in err.errors():
         loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-")))
         key = ".".join(str(p) for p in loc) or "(top level)"
+        source_of_key = _source_of(key, source, overridden)
         if e["type"] == "extra_forbidden":
             allowed = _field_names(schema, loc[:-1])
             close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
             hint = f"; did you mean '{close[0]}'?" if close else ""
             if allowed and not close:
                 hint = f"; allowed keys: {', '.join(allowed)}"
-            lines.append(f"{source}: unknown key '{key}'{hint}")
+            lines.append(f"{source_of_key}: unknown key '{key}'{hint}")
         elif e["type"] == "missing":
-            lines.append(f"{source}: {key}: required key is missing")
+            lines.append(f"{source_of_key}: {key}: required key is missing")
         else:
             got = e.get("input")
             shown = "" if isinstance(got, dict | list) else f" (got {got!r})"
             msg = e["msg"].removeprefix("Value error, ")
-            lines.append(f"{source}: {key}: {msg}{shown}")
+            lines.append(f"{source_of_key}: {key}: {msg}{shown}")
     return "\n".join(lines)
 
 
-def validate(schema: type[C], data: dict[str, Any], source: str = "config") -> C:
+def validate(
+    schema: type[C], data: dict[str, Any], source: str = "config", overrides: list[str] = ()
+) -> C:
     try:
         return schema.model_validate(data)
     except ValidationError as e:
-        raise ConfigError(format_validation_error(e, schema, source)) from None
+        raise ConfigError(format_validation_error(e, schema, source, overrides)) from None
 
 
 def load_config(schema: type[C], path: str | Path | None, overrides: list[str] | None = None) -> C:
     data = read_yaml(path) if path is not None else {}
     data = apply_overrides(data, list(overrides or []))
     source = str(path) if path is not None else "--set"
-    return validate(schema, data, source)
+    return validate(schema, data, source, list(overrides or []))
 
 
 def dump_config(cfg: BaseModel) -> str:
