@@ -36,4 +36,7 @@ def stage_of(data: dict, source: str, explicit: str | None = None) -> str:
         raise ConfigError(
             f"{source}: no 'stage:' key; add e.g. 'stage: preprocess' or pass --stage",
         )
+    if str(stage) not in STAGE_SCHEMAS:
+        known = ", ".join(sorted(STAGE_SCHEMAS))
+        raise ConfigError(f"{source}: unknown stage '{stage}'; known stages: {known}")
     return str(stage)
