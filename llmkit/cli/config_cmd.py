@@ -8,6 +8,7 @@ import typer
 from llmkit.cli.common import ConfigArg, SetOpt
 from llmkit.config.load import apply_overrides, dump_config, read_yaml, validate
 from llmkit.config.stages import STAGE_SCHEMAS, schema_for, stage_of
+from llmkit.errors import ConfigError
 
 app = typer.Typer(help="Show, validate and describe configs.", no_args_is_help=True)
 
@@ -33,10 +34,16 @@ def validate_cmd(
     set_: list[str] = SetOpt,
     stage: str | None = StageOpt,
 ) -> None:
-    """Check configs against their stage's schema; exit 2 on the first invalid one."""
+    """Check configs against their stage's schema; exit 2 if any is invalid, naming each."""
+    problems = []
     for path in paths:
-        _resolve(path, set_, stage)
-        typer.echo(f"{path}: ok")
+        try:
+            _resolve(path, set_, stage)
+            typer.echo(f"{path}: ok")
+        except ConfigError as e:  # check every file: CI wants all the broken ones in one run
+            problems.append(str(e))
+    if problems:
+        raise ConfigError("\n".join(problems))
 
 
 @app.command("schema", epilog="Example: llmkit config schema pretrain")

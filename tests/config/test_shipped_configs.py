@@ -1,0 +1,32 @@
+"""Every example config that ships in configs/ validates against its stage's schema, so the
+examples in the README and in `--help` never go stale."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from llmkit.config.load import dump_config, read_yaml, validate
+from llmkit.config.stages import STAGE_SCHEMAS, schema_for
+
+CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml"))
+
+
+def test_configs_ship():
+    assert CONFIGS, "configs/ has no example YAML files"
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_shipped_config_validates_against_its_stage(path):
+    data = read_yaml(path)
+    stage = data.get("stage")
+    assert stage in STAGE_SCHEMAS, f"{path.name}: stage {stage!r} is not registered in stages.py"
+    cfg = validate(schema_for(stage), data, path.name)
+    # The resolved config (what every output directory keeps) loads back to the same config.
+    assert validate(schema_for(stage), yaml.safe_load(dump_config(cfg)), path.name) == cfg
+
+
+def test_config_validate_command_accepts_every_shipped_config(cli):
+    result = cli("config", "validate", *CONFIGS)
+    assert result.exit_code == 0, result.output
+    assert result.output.count(": ok") == len(CONFIGS)
