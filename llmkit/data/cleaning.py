@@ -80,9 +80,12 @@ def _make_batch_cleaner(cfg: CleaningConfig, columns: list[str]):
                     joined[i] += text + "\x1f"
             batch[column] = out
         keys = joined if joined is not None else batch[columns[0]]
-        batch[_REASON_COL] = reasons
+        batch[_REASON_COL] = np.asarray(reasons, dtype=np.int8)
         if cfg.deduplicate:
-            batch[_HASH_COL] = [xxhash.xxh64_intdigest(_as_text(k)) for k in keys]
+            hashes = (
+                xxhash.xxh64_intdigest(_as_text(k).encode("utf-8", "surrogatepass")) for k in keys
+            )
+            batch[_HASH_COL] = np.fromiter(hashes, dtype=np.uint64, count=n)
         return batch
 
     return clean_batch

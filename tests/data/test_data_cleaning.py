@@ -1,0 +1,66 @@
+"""Cleaning steps and the per-reason drop counts the manifest reports."""
+
+import pytest
+from datasets import Dataset
+
+from llmkit.config.data import CleaningConfig
+from llmkit.data.cleaning import clean_dataset, clean_text
+from llmkit.errors import DataError
+
+
+def test_each_drop_reason_is_counted():
+    texts = ["keep me", "", "   ", "ab", "x" * 50, "keep me", "another one", "another one"]
+    cfg = CleaningConfig(min_chars=3, max_chars=20)
+    ds, dropped = clean_dataset(Dataset.from_dict({"text": texts}), cfg, ["text"], None, "train")
+    assert list(ds["text"]) == ["keep me", "another one"]
+    assert dropped == {"empty": 2, "too_short": 1, "too_long": 1, "duplicate": 2}
+
+
+def test_duplicates_are_found_after_cleaning_and_the_first_is_kept():
+    texts = ["Caf\u0065\u0301 open", "Café open", "other", "Caf\u0065\u0301  open"]
+    cfg = CleaningConfig(normalize_whitespace=True)
+    ds = Dataset.from_dict({"text": texts, "id": [0, 1, 2, 3]})
+    cleaned, dropped = clean_dataset(ds, cfg, ["text"], None, "train")
+    assert list(cleaned["id"]) == [0, 2]
+    assert dropped == {"duplicate": 2}
+
+
+def test_each_step_can_be_switched_off():
+    off = CleaningConfig(unicode_normalization="none", strip_control_chars=False, deduplicate=False)
+    ds = Dataset.from_dict({"text": ["a\x07b", "a\x07b"]})
+    cleaned, dropped = clean_dataset(ds, off, ["text"], None, "train")
+    assert list(cleaned["text"]) == ["a\x07b", "a\x07b"]
+    assert dropped == {}
+
+
+def test_clean_text_steps():
+    cfg = CleaningConfig(unicode_normalization="NFKC", normalize_whitespace=True)
+    assert clean_text("ﬁne\x00 \t text \n  next\x1b line ", cfg) == "fine text\nnext line"
+    assert clean_text("tab\tand\nnewline stay", CleaningConfig()) == "tab\tand\nnewline stay"
+
+
+def test_several_text_columns_and_word_lists():
+    ds = Dataset.from_dict(
+        {
+            "source": ["hello", "hello", "hello", ""],
+            "target": ["salut", "salut", "bună", "x"],
+            "words": [["A", "b"], ["A", "b"], ["c"], ["d"]],
+        }
+    )
+    cleaned, dropped = clean_dataset(ds, CleaningConfig(), ["source", "target"], None, "train")
+    assert list(cleaned["target"]) == ["salut", "bună"]
+    assert dropped == {"empty": 1, "duplicate": 1}
+    words, _ = clean_dataset(ds, CleaningConfig(), ["words"], None, "train")
+    assert list(words["words"]) == [["A", "b"], ["c"], ["d"]]
+
+
+def test_everything_removed_names_the_filter():
+    ds = Dataset.from_dict({"text": ["ab", "cd", ""]})
+    with pytest.raises(DataError, match="all 3 rows were removed .*'too_short'.*min_chars"):
+        clean_dataset(ds, CleaningConfig(min_chars=10), ["text"], None, "data.train")
+
+
+def test_non_text_column_is_a_data_error():
+    ds = Dataset.from_dict({"text": [1, 2]})
+    with pytest.raises(DataError, match="column 'text' holds int values"):
+        clean_dataset(ds, CleaningConfig(), ["text"], None, "train")
