@@ -18,10 +18,11 @@ from llmkit.config.train import TrainConfig
 # A chat template for tokenizers that have none (tiny or freshly trained ones). Every turn ends
 # with the EOS token so a tuned model learns to stop after its answer.
 DEFAULT_CHAT_TEMPLATE = (
-    "{% for message in messages %}"
-    "<|{{ message['role'] }}|>\n{{ message['content'] }}{{ eos_token }}\n"
+    "{% for message in messages %}{% if not loop.first %}{{ '\\n' }}{% endif %}"
+    "<|{{ message['role'] }}|>{{ '\\n' }}{{ message['content'] }}{{ eos_token }}"
     "{% endfor %}"
-    "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
+    "{% if add_generation_prompt %}{% if messages %}{{ '\\n' }}{% endif %}"
+    "<|assistant|>{{ '\\n' }}{% endif %}"
 )
 
 
@@ -81,7 +82,7 @@ class CausalTask(Section):
     {role, content}; auto picks chat when the messages column exists."""
     chat_template: str | None = None
     """Jinja chat template; null uses the tokenizer's own, or a simple default when it has none
-    (<|role|>, newline, content, EOS per turn)."""
+    (<|role|>, newline, content, EOS; turns joined by newlines)."""
     loss_on_prompt: bool = False
     """Also train on prompt/user/system tokens; false puts loss on assistant tokens only."""
     packing: bool = False

@@ -14,7 +14,11 @@ from datasets import DatasetDict
 from llmkit.config.finetune import ClassificationTask as ClassificationOptions
 from llmkit.errors import DataError
 from llmkit.tasks.batching import pad_token_batch
-from llmkit.tasks.finetune_common import FinetuneTaskBase, load_task_splits
+from llmkit.tasks.finetune_common import (
+    FinetuneTaskBase,
+    load_task_splits,
+    tokenize_counting_truncation,
+)
 from llmkit.tasks.labels import LabelMap, check_scalar_labels, infer_names
 
 
@@ -104,25 +108,11 @@ class ClassificationTask(FinetuneTaskBase):
     def _tokenize(self, batch: dict[str, list]) -> dict[str, list]:
         texts = batch[self.columns.text]
         pairs = batch[self.columns.pair] if self.columns.pair else None
-        enc = self.tokenizer(texts, pairs, truncation=False, return_attention_mask=False)
-        too_long = [i for i, ids in enumerate(enc["input_ids"]) if len(ids) > self.max_length]
-        if too_long:
-            # re-tokenize only the long rows, so the tokenizer's own pair truncation applies
-            again = self.tokenizer(
-                [texts[i] for i in too_long],
-                [pairs[i] for i in too_long] if pairs else None,
-                truncation=True,
-                max_length=self.max_length,
-                return_attention_mask=False,
-            )
-            for key in enc:
-                for j, i in enumerate(too_long):
-                    enc[key][i] = again[key][j]
+        enc, truncated = tokenize_counting_truncation(self.tokenizer, texts, pairs, self.max_length)
         rows = {key: enc[key] for key in ("input_ids", "token_type_ids") if key in enc}
         rows["labels"] = batch["_labels"]
         rows["length"] = [len(ids) for ids in enc["input_ids"]]
-        long_rows = set(too_long)
-        rows["truncated"] = [i in long_rows for i in range(len(texts))]
+        rows["truncated"] = truncated
         return rows
 
     def collate(self, examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:

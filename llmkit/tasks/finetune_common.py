@@ -90,6 +90,30 @@ def check_columns(splits: DatasetDict, needed: list[str]) -> None:
             )
 
 
+def tokenize_counting_truncation(
+    tokenizer, texts: list[str], pairs: list[str] | None, max_length: int, **kwargs: Any
+) -> tuple[dict[str, list], list[bool]]:
+    """Tokenize without padding; rows longer than `max_length` are tokenized again with the
+    tokenizer's own truncation (so pairs are cut longest-first and special tokens kept).
+    Returns the encoding as plain lists and which rows were truncated."""
+    enc = dict(tokenizer(texts, pairs, truncation=False, return_attention_mask=False, **kwargs))
+    too_long = [i for i, ids in enumerate(enc["input_ids"]) if len(ids) > max_length]
+    if too_long:
+        again = tokenizer(
+            [texts[i] for i in too_long],
+            [pairs[i] for i in too_long] if pairs is not None else None,
+            truncation=True,
+            max_length=max_length,
+            return_attention_mask=False,
+            **kwargs,
+        )
+        for key in enc:
+            for j, i in enumerate(too_long):
+                enc[key][i] = again[key][j]
+    long_rows = set(too_long)
+    return enc, [i in long_rows for i in range(len(texts))]
+
+
 class DataReport:
     """Rows kept, truncated and dropped per split; printed once and saved as
     finetune_data.json next to the model, so no truncation is silent."""

@@ -1,0 +1,178 @@
+"""Sequence-to-sequence finetuning (translation, summarization) of encoder–decoder models.
+
+Columns (data.columns): source and target (a dotted path such as translation.en reads nested
+JSON). Targets end with EOS so the model learns to stop; padding in labels is -100 (no loss).
+Validation generates in batches (the model's KV cache, greedy by default) and scores the text
+with sacreBLEU or ROUGE, next to the teacher-forced loss.
+"""
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from datasets import DatasetDict
+
+from llmkit.errors import DataError
+from llmkit.tasks.batching import pad_token_batch
+from llmkit.tasks.finetune_common import (
+    FinetuneTaskBase,
+    load_task_splits,
+    tokenize_counting_truncation,
+)
+
+IGNORE = -100
+
+
+def unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    """The model under a DistributedDataParallel (or compile) wrapper."""
+    while hasattr(model, "module") or hasattr(model, "_orig_mod"):
+        model = getattr(model, "module", None) or model._orig_mod
+    return model
+
+
+class Seq2SeqTask(FinetuneTaskBase):
+    name = "seq2seq"
+    auto_class_name = "AutoModelForSeq2SeqLM"
+    peft_task_type = "SEQ_2_SEQ_LM"
+
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        self.options = cfg.task
+        self.columns = cfg.data.columns
+        self.max_source_length = self.options.max_source_length or self.max_length
+        if self.max_source_length > self.max_length:
+            raise DataError(
+                f"task.max_source_length ({self.max_source_length}) exceeds the model's "
+                f"{self.max_length} positions"
+            )
+
+    def prepare_datasets(self) -> DatasetDict:
+        source, target = self.columns.source, self.columns.target
+        raw = load_task_splits(self.cfg, [source, target], [source, target])
+        return self.tokenize_splits(raw)
+
+    def tokenize_splits(self, raw: DatasetDict) -> DatasetDict:
+        out = {}
+        for split, ds in raw.items():
+            self._check_targets(ds, split)
+            ds = ds.map(
+                self._tokenize,
+                batched=True,
+                remove_columns=ds.column_names,
+                desc=f"tokenizing {split}",
+            )
+            self.report.record(
+                split,
+                rows=len(ds),
+                sources_truncated=int(sum(ds["source_truncated"])),
+                targets_truncated=int(sum(ds["target_truncated"])),
+            )
+            out[split] = ds.remove_columns(["source_truncated", "target_truncated"])
+        self.report.announce()
+        return DatasetDict(out)
+
+    def _check_targets(self, ds, split: str) -> None:
+        for column in (self.columns.source, self.columns.target):
+            for row, text in enumerate(ds[column]):
+                if not isinstance(text, str) or not text.strip():
+                    raise DataError(
+                        f"data.{split}: row {row + 1} has an empty {column!r}",
+                        "remove the row or fill it in; an empty target would teach the model "
+                        "to output nothing",
+                    )
+
+    def _tokenize(self, batch: dict[str, list]) -> dict[str, list]:
+        sources = [self.options.source_prefix + s for s in batch[self.columns.source]]
+        enc, src_cut = tokenize_counting_truncation(
+            self.tokenizer, sources, None, self.max_source_length
+        )
+        targets = self.tokenizer(text_target=batch[self.columns.target])["input_ids"]
+        eos = self.tokenizer.eos_token_id
+        labels, tgt_cut = [], []
+        for ids in targets:
+            if eos is not None and (not ids or ids[-1] != eos):
+                ids = ids + [eos]  # tokenizers without a post-processor add no EOS
+            cut = len(ids) > self.options.max_target_length
+            if cut:
+                keep = self.options.max_target_length - (1 if eos is not None else 0)
+                ids = ids[:keep] + ([eos] if eos is not None else [])
+            labels.append(ids)
+            tgt_cut.append(cut)
+        return {
+            "input_ids": enc["input_ids"],
+            "labels": labels,
+            "length": [len(s) + len(t) for s, t in zip(enc["input_ids"], labels, strict=True)],
+            "source_truncated": src_cut,
+            "target_truncated": tgt_cut,
+        }
+
+    def collate(self, examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        batch = pad_token_batch(
+            examples, {"input_ids": self.tokenizer.pad_token_id, "labels": IGNORE}
+        )
+        lengths = torch.tensor([len(ex["input_ids"]) for ex in examples])
+        width = batch["input_ids"].shape[1]
+        batch["attention_mask"] = (torch.arange(width)[None, :] < lengths[:, None]).long()
+        return batch
+
+    def _logits(self, model, batch) -> torch.Tensor:
+        decoder_input_ids = unwrap(model).prepare_decoder_input_ids_from_labels(
+            labels=batch["labels"]
+        )
+        return model(
+            input_ids=batch["input_ids"],
+            attention_mask=batch["attention_mask"],
+            decoder_input_ids=decoder_input_ids,
+        ).logits
+
+    def count_loss_items(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return (batch["labels"] != IGNORE).sum()
+
+    def loss_sum(self, model, batch) -> torch.Tensor:
+        logits = self._logits(model, batch)
+        return F.cross_entropy(
+            logits.flatten(0, 1).float(), batch["labels"].flatten(), reduction="sum"
+        )
+
+    def evaluate_batch(self, model, batch) -> dict[str, Any]:
+        from llmkit.generation import generation_config
+
+        loss = self.loss_sum(model, batch)
+        base = unwrap(model)
+        settings = self.options.generation
+        gen_config = generation_config(base, self.tokenizer, settings)
+        generated = base.generate(
+            input_ids=batch["input_ids"],
+            attention_mask=batch["attention_mask"],
+            generation_config=gen_config,
+        )
+        pad = self.tokenizer.pad_token_id
+        # fixed widths so batches from several processes gather into one tensor
+        pred_width = settings.max_new_tokens + 1  # + the decoder start token
+        return {
+            "loss_sum": loss.reshape(1),
+            "count": self.count_loss_items(batch).reshape(1),
+            "predictions": F.pad(generated, (0, pred_width - generated.shape[1]), value=pad),
+            "references": F.pad(
+                batch["labels"],
+                (0, self.options.max_target_length - batch["labels"].shape[1]),
+                value=IGNORE,
+            ),
+        }
+
+    def compute_metrics(self, outputs: list[dict[str, Any]]) -> dict[str, float]:
+        from llmkit.evaluation import metrics
+
+        loss = sum(float(o["loss_sum"].sum()) for o in outputs)
+        count = sum(int(o["count"].sum()) for o in outputs)
+        predictions = torch.cat([o["predictions"] for o in outputs]).cpu()
+        references = torch.cat([o["references"] for o in outputs]).cpu()
+        references = references.masked_fill(references == IGNORE, self.tokenizer.pad_token_id)
+        hyps = self.tokenizer.batch_decode(predictions, skip_special_tokens=True)
+        refs = self.tokenizer.batch_decode(references, skip_special_tokens=True)
+        hyps, refs = [h.strip() for h in hyps], [r.strip() for r in refs]
+        result = {"loss": loss / max(count, 1)}
+        if self.options.metric == "rouge":
+            return result | metrics.rouge(hyps, refs)
+        scores = metrics.bleu(hyps, [refs])
+        return result | {"bleu": scores["bleu"]}

@@ -1,0 +1,203 @@
+"""Instruction tuning (SFT) of decoder-only models on prompt/response pairs or chats.
+
+Each example is rendered with a chat template (the config's, the tokenizer's, or a simple default
+for tokenizers without one) and tokenized once with character offsets. Loss goes on exactly the
+tokens inside assistant turns (their content and the turn's closing EOS), found by rendering the
+conversation up to each assistant turn; `task.loss_on_prompt` puts loss on every token instead.
+Optional packing joins whole examples into rows of up to max_length tokens.
+"""
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from datasets import Dataset, DatasetDict
+
+from llmkit.config.finetune import DEFAULT_CHAT_TEMPLATE
+from llmkit.errors import ConfigError, DataError
+from llmkit.tasks.batching import pad_token_batch
+from llmkit.tasks.finetune_common import FinetuneTaskBase, load_task_splits
+
+IGNORE = -100
+
+
+class SFTTask(FinetuneTaskBase):
+    name = "causal"
+    auto_class_name = "AutoModelForCausalLM"
+    peft_task_type = "CAUSAL_LM"
+
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        self.options = cfg.task
+        self.columns = cfg.data.columns
+        template = self.options.chat_template or self.tokenizer.chat_template
+        self.tokenizer.chat_template = template or DEFAULT_CHAT_TEMPLATE
+        if not self.tokenizer.is_fast:
+            raise ConfigError("task.type causal needs a fast tokenizer (character offsets)")
+
+    # ---- data -------------------------------------------------------------------------------
+
+    def _uses_chat(self, columns: list[str]) -> bool:
+        if self.options.format == "auto":
+            return self.columns.messages in columns
+        return self.options.format == "chat"
+
+    def prepare_datasets(self) -> DatasetDict:
+        from llmkit.data.sources import load_split
+
+        first = load_split(self.cfg.data, "train")
+        chat = self._uses_chat(first.column_names if first is not None else [])
+        cols = self.columns
+        text_columns = [] if chat else [cols.prompt, cols.response]
+        needed = [cols.messages] if chat else [cols.prompt, cols.response]
+        return self.tokenize_splits(load_task_splits(self.cfg, text_columns, needed))
+
+    def tokenize_splits(self, raw: DatasetDict) -> DatasetDict:
+        out = {}
+        for split, ds in raw.items():
+            chat = self._uses_chat(ds.column_names)
+            encoded = ds.map(
+                lambda ex, i, chat=chat, split=split: self._encode(
+                    self._messages(ex, chat, split, i)
+                ),
+                with_indices=True,
+                remove_columns=ds.column_names,
+                desc=f"rendering {split}",
+            )
+            # a prompt that fills max_length leaves no response token: nothing to learn from
+            has_loss = [n > 0 for n in encoded["loss_tokens"]]
+            counts = {
+                "rows": sum(has_loss),
+                "truncated": int(sum(encoded["truncated"])),
+                "dropped_no_response_tokens": len(has_loss) - sum(has_loss),
+            }
+            keep = [i for i, ok in enumerate(has_loss) if ok]
+            encoded = encoded.select(keep).remove_columns(["truncated", "loss_tokens"])
+            if self.options.packing and split == "train":
+                encoded = pack_examples(encoded, self.max_length)
+                counts["packed_rows"] = len(encoded)
+            if not len(encoded):
+                raise DataError(
+                    f"data.{split}: no example keeps a response token within max_length "
+                    f"({self.max_length})",
+                    "raise max_length or shorten the prompts",
+                )
+            self.report.record(split, **counts)
+            out[split] = encoded
+        self.report.announce()
+        return DatasetDict(out)
+
+    def _messages(self, example: dict, chat: bool, split: str, row: int) -> list[dict]:
+        cols = self.columns
+        where = f"data.{split}: row {row + 1}"
+        if chat:
+            messages = example[cols.messages]
+            if not isinstance(messages, list) or not all(
+                isinstance(m, dict) and "role" in m and "content" in m for m in messages
+            ):
+                raise DataError(f"{where}: {cols.messages!r} must be a list of {{role, content}}")
+            if not any(m["role"] == "assistant" for m in messages):
+                raise DataError(f"{where}: the chat has no assistant message to learn from")
+        else:
+            messages = [
+                {"role": "user", "content": example[cols.prompt]},
+                {"role": "assistant", "content": example[cols.response]},
+            ]
+        for m in messages:
+            if m["role"] == "assistant" and not (m["content"] or "").strip():
+                raise DataError(f"{where}: empty response (assistant content)")
+        return messages
+
+    def _render(self, messages: list[dict], generation_prompt: bool) -> str:
+        return self.tokenizer.apply_chat_template(
+            messages, tokenize=False, add_generation_prompt=generation_prompt
+        )
+
+    def response_spans(self, messages: list[dict]) -> tuple[str, list[tuple[int, int]]]:
+        """The rendered text and the character spans of its assistant turns."""
+        text = self._render(messages, False)
+        spans = []
+        for i, message in enumerate(messages):
+            if message["role"] != "assistant":
+                continue
+            before = self._render(messages[:i], True) if i else ""
+            through = self._render(messages[: i + 1], False)
+            if not (text.startswith(through) and through.startswith(before)):
+                raise ConfigError(
+                    "task.chat_template: rendering a conversation turn by turn does not give "
+                    "prefixes of the whole conversation, so the response tokens cannot be found",
+                    "use a template that appends one turn at a time",
+                )
+            spans.append((len(before), len(through)))
+        return text, spans
+
+    def _encode(self, messages: list[dict]) -> dict[str, Any]:
+        text, spans = self.response_spans(messages)
+        enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        ids, offsets = enc["input_ids"], enc["offset_mapping"]
+        labels = [
+            tok if self.options.loss_on_prompt or any(s <= start < e for s, e in spans) else IGNORE
+            for tok, (start, _end) in zip(ids, offsets, strict=True)
+        ]
+        truncated = len(ids) > self.max_length
+        ids, labels = ids[: self.max_length], labels[: self.max_length]
+        loss_tokens = sum(lab != IGNORE for lab in labels[1:])
+        return {
+            "input_ids": ids,
+            "labels": labels,
+            "length": len(ids),
+            "truncated": truncated,
+            "loss_tokens": loss_tokens,
+        }
+
+    def collate(self, examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        batch = pad_token_batch(
+            examples, {"input_ids": self.tokenizer.pad_token_id, "labels": IGNORE}
+        )
+        lengths = torch.tensor([len(ex["input_ids"]) for ex in examples])
+        width = batch["input_ids"].shape[1]
+        batch["attention_mask"] = (torch.arange(width)[None, :] < lengths[:, None]).long()
+        return batch
+
+    # ---- loss and evaluation ----------------------------------------------------------------
+
+    def count_loss_items(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return (batch["labels"][:, 1:] != IGNORE).sum()
+
+    def loss_sum(self, model, batch) -> torch.Tensor:
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        # position t predicts token t + 1
+        return F.cross_entropy(
+            logits[:, :-1].flatten(0, 1).float(),
+            batch["labels"][:, 1:].flatten(),
+            reduction="sum",
+        )
+
+    def evaluate_batch(self, model, batch) -> dict[str, Any]:
+        return {
+            "loss_sum": self.loss_sum(model, batch).reshape(1),
+            "count": self.count_loss_items(batch).reshape(1),
+        }
+
+    def compute_metrics(self, outputs: list[dict[str, Any]]) -> dict[str, float]:
+        loss = sum(float(o["loss_sum"].sum()) for o in outputs)
+        count = sum(int(o["count"].sum()) for o in outputs)
+        mean = loss / max(count, 1)
+        return {"loss": mean, "perplexity": float(torch.tensor(mean).exp())}
+
+
+def pack_examples(ds: Dataset, max_length: int) -> Dataset:
+    """Join consecutive whole examples into rows of at most `max_length` tokens (no example is
+    split; each example already fits)."""
+    rows: list[dict[str, Any]] = []
+    ids: list[int] = []
+    labels: list[int] = []
+    for ex in ds:
+        if ids and len(ids) + len(ex["input_ids"]) > max_length:
+            rows.append({"input_ids": ids, "labels": labels, "length": len(ids)})
+            ids, labels = [], []
+        ids = ids + ex["input_ids"]
+        labels = labels + ex["labels"]
+    if ids:
+        rows.append({"input_ids": ids, "labels": labels, "length": len(ids)})
+    return Dataset.from_list(rows)
