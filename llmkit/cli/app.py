@@ -10,7 +10,16 @@ import typer
 from typer.core import TyperGroup
 
 from llmkit import __version__
-from llmkit.cli import config_cmd, eval, generate, plot, preprocess, tokenizer
+from llmkit.cli import (
+    config_cmd,
+    eval,
+    finetune,
+    generate,
+    plot,
+    preprocess,
+    pretrain,
+    tokenizer,
+)
 from llmkit.errors import UserError
 
 
@@ -60,6 +69,8 @@ app.command("preprocess", epilog=preprocess.EXAMPLE)(preprocess.preprocess)
 app.add_typer(tokenizer.app, name="tokenizer")
 app.add_typer(config_cmd.app, name="config")
 app.command("plot", epilog=plot.EXAMPLE)(plot.plot)
+app.command("pretrain", epilog=pretrain.EXAMPLE)(pretrain.pretrain)
+app.command("finetune", epilog=finetune.EXAMPLE)(finetune.finetune)
 app.command("eval", epilog=eval.EXAMPLE)(eval.eval_)
 app.command("generate", epilog=generate.EXAMPLE)(generate.generate)
 

@@ -16,6 +16,7 @@ STAGE_SCHEMAS: dict[str, str] = {
     "tokenizer": "llmkit.config.tokenizer:TokenizerTrainConfig",
     "preprocess": "llmkit.config.preprocess:PreprocessConfig",
     "finetune": "llmkit.config.finetune:FinetuneConfig",
+    "pretrain": "llmkit.config.pretrain:PretrainConfig",
     "eval": "llmkit.config.eval:EvalConfig",
     "generate": "llmkit.config.generate:GenerateConfig",
 }

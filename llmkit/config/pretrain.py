@@ -1,0 +1,77 @@
+"""`llmkit pretrain`: train a causal LM (GPT-2/LLaMA style) or a masked LM (BERT/RoBERTa style)
+from scratch, or continue training a Hugging Face model, on `llmkit preprocess` output."""
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from llmkit.config.base import Section
+from llmkit.config.model import ModelConfig
+from llmkit.config.preprocess import PreprocessConfig
+from llmkit.config.train import TrainConfig
+
+DECODER_FAMILIES = ("gpt2", "llama")
+ENCODER_FAMILIES = ("bert", "roberta")
+
+
+class PretrainTaskConfig(Section):
+    """The pretraining objective."""
+
+    type: Literal["clm", "mlm"] = "clm"
+    """clm: predict the next token (decoders). mlm: predict masked tokens (encoders)."""
+    mlm_probability: float = Field(0.15, gt=0.0, lt=1.0)
+    """MLM: fraction of tokens chosen for prediction; of those 80% become [MASK], 10% a random
+    token and 10% stay unchanged."""
+    whole_word_mask: bool = False
+    """MLM: choose whole words (all their sub-word tokens) instead of single tokens. Word
+    boundaries come from the tokens: WordPiece `##` continuations, byte-level `Ġ` or metaspace
+    `▁` word starts."""
+
+
+class PretrainDataConfig(Section):
+    """Training data: a `llmkit preprocess` output directory, or raw data preprocessed first."""
+
+    dataset_dir: str | None = None
+    """Directory written by `llmkit preprocess` (pack: true): splits of `input_ids` blocks and
+    the tokenizer in dataset_dir/tokenizer."""
+    preprocess: PreprocessConfig | None = None
+    """A preprocess config body (data, cleaning, split, tokenizer, block_size, output_dir, …):
+    run first on the main process and cached in its output_dir, so a second run starts at once."""
+
+    @model_validator(mode="after")
+    def _exactly_one_source(self):
+        if (self.dataset_dir is None) == (self.preprocess is None):
+            raise ValueError(
+                "give exactly one of data.dataset_dir (a `llmkit preprocess` output directory) "
+                "or data.preprocess (raw data to preprocess first)"
+            )
+        if self.preprocess is not None and not self.preprocess.pack:
+            raise ValueError("data.preprocess.pack must be true for pretraining (packed blocks)")
+        return self
+
+
+class PretrainConfig(Section):
+    """Pretraining run: model, objective, data and the training loop's settings."""
+
+    stage: Literal["pretrain"] = "pretrain"
+    output_dir: str = "runs/pretrain"
+    """The run directory: checkpoints/, metrics.jsonl, TensorBoard logs and, when training ends,
+    the Hugging Face model (config.json, model.safetensors, tokenizer files)."""
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    """Architecture to build (vocab size comes from the tokenizer), or `pretrained` to continue
+    training an existing model."""
+    task: PretrainTaskConfig = Field(default_factory=PretrainTaskConfig)
+    data: PretrainDataConfig
+    train: TrainConfig = Field(default_factory=TrainConfig)
+
+    @model_validator(mode="after")
+    def _family_fits_task(self):
+        if self.model.pretrained is not None:
+            return self
+        wanted = DECODER_FAMILIES if self.task.type == "clm" else ENCODER_FAMILIES
+        if self.model.family not in wanted:
+            raise ValueError(
+                f"model.family '{self.model.family}' cannot be trained with task.type "
+                f"'{self.task.type}'; use one of: {', '.join(wanted)}"
+            )
+        return self

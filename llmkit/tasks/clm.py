@@ -1,0 +1,57 @@
+"""Causal language modelling: predict every next token (GPT-2, LLaMA style decoders)."""
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from llmkit.tasks.pretraining import IGNORE_INDEX, PretrainTaskBase
+
+
+class CausalLMTask(PretrainTaskBase):
+    name = "clm"
+    auto_class_name = "AutoModelForCausalLM"
+
+    def collate(self, examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        batch = self.pad_ids(examples)
+        labels = batch["input_ids"].clone()
+        if "attention_mask" in batch:
+            labels[batch["attention_mask"] == 0] = IGNORE_INDEX
+        batch["labels"] = labels  # the loss shifts them: position t predicts token t + 1
+        return batch
+
+    @staticmethod
+    def _next_token_labels(labels: torch.Tensor) -> torch.Tensor:
+        # (B, T): label of position t is token t + 1; the last position predicts nothing
+        return F.pad(labels[:, 1:], (0, 1), value=IGNORE_INDEX)
+
+    def count_loss_items(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return (batch["labels"][:, 1:] != IGNORE_INDEX).sum()
+
+    def _token_losses(self, model, batch, reduction: str) -> torch.Tensor:
+        logits = self.logits(model, batch)  # (B, T, V)
+        targets = self._next_token_labels(batch["labels"])
+        return F.cross_entropy(
+            logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE_INDEX,
+            reduction=reduction,
+        )  # fmt: skip
+
+    def loss_sum(self, model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self._token_losses(model, batch, "sum")
+
+    def evaluate_batch(self, model, batch: dict[str, torch.Tensor]) -> dict[str, Any]:
+        losses = self._token_losses(model, batch, "none").view(batch["labels"].shape)
+        n_items = (self._next_token_labels(batch["labels"]) != IGNORE_INDEX).sum(dim=1)
+        return {"loss_sum": losses.sum(dim=1), "n_items": n_items}
+
+    def save_artifacts(self, model: torch.nn.Module, output_dir: str) -> None:
+        from transformers import GenerationConfig
+
+        super().save_artifacts(model, output_dir)
+        tok = self.tokenizer
+        eos = tok.eos_token_id if tok.eos_token_id is not None else tok.sep_token_id
+        pad = tok.pad_token_id if tok.pad_token_id is not None else eos
+        bos = tok.bos_token_id if tok.bos_token_id is not None else eos
+        GenerationConfig(bos_token_id=bos, eos_token_id=eos, pad_token_id=pad).save_pretrained(
+            output_dir
+        )

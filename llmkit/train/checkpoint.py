@@ -1,0 +1,128 @@
+"""Checkpoints under output_dir/checkpoints/step-N, written so that a kill never corrupts one.
+
+A save goes to a hidden temporary directory; `state.json` is written last and the directory is
+renamed into place only when complete, so every `step-N` with a state.json is whole. Old ones are
+renamed to a hidden name before deletion for the same reason. The final model is a Hugging Face
+directory whose config.json is moved in last: a directory with config.json is complete.
+"""
+
+import os
+import shutil
+from pathlib import Path
+
+from llmkit.config.load import save_resolved_config
+from llmkit.errors import CheckpointError
+from llmkit.train.state import STATE_FILE, TrainState
+
+CHECKPOINTS = "checkpoints"
+
+
+def checkpoint_root(output_dir: Path) -> Path:
+    return Path(output_dir) / CHECKPOINTS
+
+
+def list_checkpoints(output_dir: Path) -> list[tuple[int, Path]]:
+    """Complete checkpoints as (step, dir), oldest first; step comes from state.json."""
+    root = checkpoint_root(output_dir)
+    if not root.is_dir():
+        return []
+    found = []
+    for path in root.iterdir():
+        if path.name.startswith(".") or not (path / STATE_FILE).is_file():
+            continue
+        found.append((TrainState.load(path).step, path))
+    return sorted(found)
+
+
+def latest_checkpoint(output_dir: Path) -> Path | None:
+    found = list_checkpoints(output_dir)
+    return found[-1][1] if found else None
+
+
+def resolve_resume(output_dir: Path, resume: str, config_hint: str = "CONFIG") -> Path | None:
+    """The checkpoint to continue from, or None for a fresh run. A fresh run into a non-empty
+    output_dir is refused: it would mix two runs' metrics and overwrite a model."""
+    output_dir = Path(output_dir)
+    if resume == "auto":
+        return latest_checkpoint(output_dir)
+    if resume != "never":
+        path = Path(resume)
+        if not (path / STATE_FILE).is_file():
+            raise CheckpointError(
+                f"train.resume: {path} is not a checkpoint (no {STATE_FILE})",
+                f"use a directory under {checkpoint_root(output_dir)} or train.resume=auto",
+            )
+        return path
+    if output_dir.is_dir() and any(output_dir.iterdir()):
+        latest = latest_checkpoint(output_dir)
+        found = f"it has checkpoints up to {latest.name}" if latest else "it is not empty"
+        raise CheckpointError(
+            f"output_dir {output_dir} already exists and {found}",
+            f"continue that run with `llmkit pretrain {config_hint} --resume` (train.resume=auto), "
+            "or choose a new output_dir",
+        )
+    return None
+
+
+def _remove(path: Path) -> None:
+    """Delete a directory so that no half-deleted copy keeps looking complete."""
+    doomed = path.with_name(f".deleting-{path.name}")
+    os.replace(path, doomed)
+    shutil.rmtree(doomed)
+
+
+def save_checkpoint(accelerator, output_dir: Path, state: TrainState, run_cfg) -> Path:
+    """accelerator.save_state (model, optimizer, scheduler, RNG of every process) + state.json +
+    the resolved config. Called on every process."""
+    root = checkpoint_root(output_dir)
+    final = root / f"step-{state.step}"
+    tmp = root / f".tmp-step-{state.step}"
+    if accelerator.is_main_process:
+        root.mkdir(parents=True, exist_ok=True)
+        if tmp.exists():
+            shutil.rmtree(tmp)  # debris of a save that was killed
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(tmp))
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        save_resolved_config(run_cfg, tmp)
+        state.save(tmp)  # last: its presence marks the checkpoint complete
+        _fsync_dir(tmp)
+        if final.exists():
+            _remove(final)
+        os.replace(tmp, final)
+    accelerator.wait_for_everyone()
+    return final
+
+
+def prune_checkpoints(output_dir: Path, keep_last: int, keep_step: int | None = None) -> None:
+    """Keep the newest `keep_last` checkpoints (and `keep_step`, the best one, if given)."""
+    found = list_checkpoints(output_dir)
+    for step, path in found[:-keep_last]:
+        if step != keep_step:
+            _remove(path)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Flush the checkpoint's files to disk before the rename makes it visible."""
+    for path in directory.iterdir():
+        if path.is_file():
+            with path.open("rb") as f:
+                os.fsync(f.fileno())
+
+
+def publish_model(staging: Path, output_dir: Path) -> None:
+    """Move a finished model directory's files into output_dir, config.json last, so a reader
+    never sees a config.json next to half-written weights."""
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / "config.json").unlink(missing_ok=True)
+    _fsync_dir(staging)
+    names = sorted(p.name for p in staging.iterdir())
+    names.sort(key=lambda n: n == "config.json")
+    for name in names:
+        target = output_dir / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        os.replace(staging / name, target)
+    staging.rmdir()
