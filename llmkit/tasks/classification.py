@@ -43,7 +43,7 @@ class ClassificationTask(FinetuneTaskBase):
         if self._raw is None:
             text_columns = [self.columns.text] + ([self.columns.pair] if self.columns.pair else [])
             needed = text_columns + [self.columns.label]
-            self._raw = load_task_splits(self.cfg, text_columns, needed)
+            self._raw = load_task_splits(self.cfg, text_columns, needed, self.report)
         return self._raw
 
     def tokenize_splits(self, raw: DatasetDict) -> DatasetDict:

@@ -69,12 +69,21 @@ def resolve_max_length(cfg: FinetuneConfig, tokenizer) -> int:
     return cfg.max_length
 
 
-def load_task_splits(cfg: FinetuneConfig, text_columns: list[str], needed: list[str]):
-    """Read, clean, filter, deduplicate and split the data (preprocess stage, cached), then
-    check that every column the task reads exists."""
-    from llmkit.data.preprocess import load_clean_splits
+def load_task_splits(
+    cfg: FinetuneConfig, text_columns: list[str], needed: list[str], report: "DataReport"
+) -> DatasetDict:
+    """Read, clean, filter, deduplicate and split the data (the preprocess stage's code and
+    cache); rows dropped by cleaning are counted in `report`."""
+    from llmkit.data.preprocess import clean_splits
 
-    splits = load_clean_splits(cfg.data, cfg.cleaning, cfg.split, text_columns)
+    splits, dropped = clean_splits(
+        cfg.data, cfg.cleaning, cfg.split, text_columns, required_columns=needed
+    )
+    for split, reasons in dropped.items():
+        for reason, count in reasons.items():
+            if count:
+                report.record(split, **{f"dropped_{reason}": count})
+    splits = DatasetDict(splits)
     check_columns(splits, needed)
     return splits
 

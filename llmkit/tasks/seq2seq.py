@@ -48,7 +48,7 @@ class Seq2SeqTask(FinetuneTaskBase):
 
     def prepare_datasets(self) -> DatasetDict:
         source, target = self.columns.source, self.columns.target
-        raw = load_task_splits(self.cfg, [source, target], [source, target])
+        raw = load_task_splits(self.cfg, [source, target], [source, target], self.report)
         return self.tokenize_splits(raw)
 
     def tokenize_splits(self, raw: DatasetDict) -> DatasetDict:

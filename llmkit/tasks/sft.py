@@ -50,7 +50,7 @@ class SFTTask(FinetuneTaskBase):
         cols = self.columns
         text_columns = [] if chat else [cols.prompt, cols.response]
         needed = [cols.messages] if chat else [cols.prompt, cols.response]
-        return self.tokenize_splits(load_task_splits(self.cfg, text_columns, needed))
+        return self.tokenize_splits(load_task_splits(self.cfg, text_columns, needed, self.report))
 
     def tokenize_splits(self, raw: DatasetDict) -> DatasetDict:
         out = {}

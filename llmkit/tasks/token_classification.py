@@ -59,7 +59,7 @@ class TokenClassificationTask(FinetuneTaskBase):
     def _raw_splits(self) -> DatasetDict:
         if self._raw is None:
             needed = [self.columns.words, self.columns.label]
-            self._raw = load_task_splits(self.cfg, [], needed)
+            self._raw = load_task_splits(self.cfg, [], needed, self.report)
         return self._raw
 
     def prepare_datasets(self) -> DatasetDict:
