@@ -11,6 +11,7 @@ that `transformers.AutoTokenizer.from_pretrained(dir)` loads with its special to
 import itertools
 import json
 import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -204,10 +205,9 @@ def _write_atomically(tokenizer: Tokenizer, cfg: TokenizerTrainConfig, out: Path
 
     opts = cfg.tokenizer
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.tmp"
-    old = out.parent / f".{out.name}.old"
-    for leftover in (tmp, old):
-        shutil.rmtree(leftover, ignore_errors=True)
+    # Unique names: two runs writing the same output_dir must not share a scratch directory.
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    old = tmp.with_name(tmp.name.replace(".tmp-", ".old-"))
     try:
         specials = {f"{role}_token": tok for role, tok in opts.special_tokens.roles().items()}
         fast = PreTrainedTokenizerFast(

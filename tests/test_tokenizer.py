@@ -224,9 +224,21 @@ def test_vocab_too_small_for_the_alphabet_is_a_config_error(tmp_path, corpus_fil
     assert not (tmp_path / "tok").exists()
 
 
-def test_byte_level_vocab_below_256_bytes_plus_specials_fails_at_load(tmp_path, corpus_file):
-    with pytest.raises(ConfigError, match=r"vocab_size >= 258"):
-        _config(corpus_file, tmp_path / "tok", "tokenizer.type=bpe", "tokenizer.vocab_size=100")
+@pytest.mark.parametrize(
+    ("sets", "message"),
+    [
+        (["tokenizer.type=bpe", "tokenizer.vocab_size=100"], r"vocab_size >= 258"),
+        (["tokenizer.type=char", "tokenizer.special_tokens.unk=null"], "needs special_tokens.unk"),
+        (
+            ["tokenizer.family=masked", "tokenizer.special_tokens.cls=null"],
+            "needs special_tokens.cls",
+        ),
+        (["tokenizer.family=seq2seq", "tokenizer.special_tokens.eos=<e:1>"], "cannot contain ':'"),
+    ],
+)
+def test_settings_that_cannot_work_fail_when_the_config_loads(tmp_path, corpus_file, sets, message):
+    with pytest.raises(ConfigError, match=message):
+        _config(corpus_file, tmp_path / "tok", *sets)
 
 
 def test_empty_corpus_is_a_data_error(tmp_path):

@@ -109,6 +109,16 @@ class TokenizerOptions(Section):
     @model_validator(mode="after")
     def _specials_fit_family(self):
         roles = self.special_tokens.roles()
+        if any(not token.strip() for token in self.special_tokens.tokens()):
+            raise ValueError("special tokens must not be empty or only whitespace")
+        template_roles = {"masked": ("cls", "sep"), "seq2seq": ("eos",)}.get(self.family, ())
+        for role in template_roles:
+            token = roles.get(role, "")
+            if ":" in token or any(c.isspace() for c in token):
+                raise ValueError(
+                    f"special_tokens.{role} {token!r} is put around every text by the "
+                    "post-processor, so it cannot contain ':' or whitespace"
+                )
         if self.type != "bpe" and "unk" not in roles:
             raise ValueError(
                 f"a {self.type} tokenizer needs special_tokens.unk for text outside its vocabulary"
