@@ -225,6 +225,9 @@ def run_generate(cfg: GenerateConfig, interactive: bool = False) -> list[str]:
     """The `llmkit generate` stage: print (and optionally save) completions, or chat."""
     if cfg.model is None:
         raise ConfigError("model: give a model directory (the MODEL_DIR argument)")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # a "Loading weights" bar would interleave with outputs
     prompts = read_prompts(cfg)
     if not prompts and not interactive:
         raise ConfigError("no prompts: pass --prompt TEXT, --input-file FILE or --interactive")

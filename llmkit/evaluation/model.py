@@ -84,6 +84,9 @@ def column(rows, name: str) -> list[Any]:
 
 
 def evaluate_model(cfg: EvalConfig, model_dir: str) -> SystemResult:
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # keep the screen for the score table
     config = load_model_config(model_dir)
     task = cfg.task or infer_task(config)
     rows = read_rows(cfg)

@@ -21,13 +21,14 @@ def windows(length: int, context: int, stride: int) -> list[tuple[int, int, int]
 
     Positions first_scored..end-1 are scored in that window (position 0 never: nothing predicts
     it). Needs stride <= context, or tokens between windows would be skipped."""
-    out, scored_until = [], 1
-    for begin in range(0, length, stride):
-        if scored_until >= length:
-            break
+    out, first, begin = [], 1, 0
+    while first < length:
+        # the first new token needs its predecessor inside the window as context
+        begin = min(begin, first - 1)
         end = min(begin + context, length)
-        out.append((begin, end, scored_until))
-        scored_until = end
+        out.append((begin, end, first))
+        first = end
+        begin += stride
     return out
 
 

@@ -1,0 +1,81 @@
+"""`llmkit generate` through the real CLI: prompts, input files, saved outputs, interactive."""
+
+import json
+
+import pytest
+import torch
+import transformers
+
+from llmkit.config.model import ModelConfig
+from llmkit.models.build import load_or_build
+
+
+@pytest.fixture(scope="module")
+def gpt2_dir(tmp_path_factory, causal_tokenizer_dir):
+    torch.manual_seed(0)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(causal_tokenizer_dir)
+    cfg = ModelConfig(family="gpt2", n_layers=2, hidden_size=32, context_length=64)
+    out = tmp_path_factory.mktemp("gen_gpt2")
+    load_or_build(cfg, transformers.AutoModelForCausalLM, tokenizer).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _rows(output: str) -> list[dict]:
+    # stdout and stderr are mixed here; outputs are the JSON lines
+    return [json.loads(line[line.index("{") :]) for line in output.splitlines() if "{" in line]
+
+
+def test_prompts_and_input_file_in_order_and_saved(cli, gpt2_dir, tmp_path):
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text('{"prompt": "ROMEO:"}\n{"prompt": "To be, or not"}\n', encoding="utf-8")
+    out = tmp_path / "gen"
+    result = cli("generate", gpt2_dir, "--prompt", "First Citizen:", "--input-file", prompts,
+                 "--set", "generation.max_new_tokens=4", "--set", f"output_dir={out}")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    printed = _rows(result.output)
+    assert [r["prompt"] for r in printed] == ["First Citizen:", "ROMEO:", "To be, or not"]
+    saved = [json.loads(line) for line in (out / "generations.jsonl").read_text().splitlines()]
+    assert saved == printed
+    assert (out / "llmkit_config.yaml").is_file()
+
+
+def test_seeded_sampling_repeats_exactly(cli, gpt2_dir):
+    args = ("generate", gpt2_dir, "-p", "ROMEO:", "-p", "JULIET:", "--set", "generation.do_sample=true",
+            "--set", "generation.max_new_tokens=6", "--set", "generation.seed=3")  # fmt: skip
+    first, second = cli(*args), cli(*args)
+    assert first.exit_code == 0
+    assert _rows(first.output) == _rows(second.output)
+
+
+def test_interactive_streams_until_an_empty_line(gpt2_dir):
+    from typer.testing import CliRunner
+
+    from llmkit.cli.app import app
+
+    result = CliRunner().invoke(
+        app,
+        ["generate", str(gpt2_dir), "--interactive", "--set", "generation.max_new_tokens=3"],
+        input="ROMEO:\n\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.count("> ") == 2  # one prompt answered, then the empty line ends
+
+
+def test_not_a_model_and_no_prompts_exit_2(cli, gpt2_dir, tmp_path):
+    result = cli("generate", tmp_path, "--prompt", "hi")
+    assert result.exit_code == 2 and "not a model directory" in result.output
+    result = cli("generate", gpt2_dir)
+    assert result.exit_code == 2 and "no prompts" in result.output
+    bad = tmp_path / "p.jsonl"
+    bad.write_text('{"text": "hi"}\n')
+    result = cli("generate", gpt2_dir, "--input-file", bad)
+    assert result.exit_code == 2 and "no field 'prompt' (present: text)" in result.output

@@ -1,0 +1,94 @@
+"""Model mode on tiny saved models: predictions → metrics, predictions.jsonl, bad model dirs."""
+
+import json
+
+import pytest
+import transformers
+
+from llmkit.config.generate import GenerationSettings
+from llmkit.generation import generate_texts
+
+PAIRS = [
+    {"translation": {"en": "the king is dead", "ro": "regele a murit"}},
+    {"translation": {"en": "long live the king", "ro": "trăiască regele"}},
+    {"translation": {"en": "what light through yonder window breaks", "ro": "ce lumină"}},
+]
+
+
+def test_seq2seq_writes_predictions_in_input_order(cli, tiny_t5_dir, jsonl, tmp_path):
+    data = jsonl("test.jsonl", PAIRS)
+    out = tmp_path / "eval"
+    result = cli("eval", "--model", tiny_t5_dir, "--data", data, "--output-dir", out,
+                 "--set", "columns.source=translation.en", "--set", "columns.target=translation.ro",
+                 "--set", "generation.max_new_tokens=6", "--set", 'source_prefix="tr: "')  # fmt: skip
+    assert result.exit_code == 0, result.output
+    scores = json.loads((out / "scores.json").read_text())
+    assert scores["model"]["task"] == "seq2seq"  # inferred from the architecture
+    assert {"bleu", "chrf", "rouge1"} <= set(scores["metrics"])
+    assert "nrefs:1" in scores["signatures"]["bleu"]
+    rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    assert [r["reference"] for r in rows] == [p["translation"]["ro"] for p in PAIRS]
+    assert rows[0]["input"] == "tr: the king is dead"
+    model = transformers.AutoModelForSeq2SeqLM.from_pretrained(tiny_t5_dir)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(tiny_t5_dir)
+    expected = generate_texts(
+        model, tokenizer, [r["input"] for r in rows], GenerationSettings(max_new_tokens=6)
+    )
+    assert [r["prediction"] for r in rows] == expected
+
+
+def test_perplexity_of_two_models_side_by_side(cli, tiny_gpt2_dir, tmp_path, corpus_lines):
+    import shutil
+
+    other = tmp_path / "other"
+    shutil.copytree(tiny_gpt2_dir, other)
+    data = tmp_path / "heldout.txt"
+    data.write_text("\n".join(corpus_lines[:10]) + "\n", encoding="utf-8")
+    out = tmp_path / "s.json"
+    result = cli("eval", "--model", tiny_gpt2_dir, "--model", other, "--data", data,
+                 "--output", out, "--set", "perplexity.stride=16")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    systems = json.loads(out.read_text())["systems"]
+    assert [s["model"]["task"] for s in systems] == ["perplexity", "perplexity"]
+    assert systems[0]["metrics"] == systems[1]["metrics"]  # same weights, same score
+    assert systems[0]["metrics"]["perplexity"] > 1.0
+    # a random 300-token model is near uniform: gate on it the way CI would
+    gated = cli("eval", "--model", tiny_gpt2_dir, "--data", data, "--fail-under", "perplexity=5")
+    assert gated.exit_code == 1 and "above the gate 5" in gated.output
+
+
+def test_causal_generation_task_scores_prompt_response(cli, tiny_gpt2_dir, jsonl, tmp_path):
+    data = jsonl("sft.jsonl", [{"prompt": "ROMEO:", "response": "JULIET"}] * 2)
+    out = tmp_path / "s.json"
+    result = cli("eval", "--model", tiny_gpt2_dir, "--data", data, "--task", "causal",
+                 "-m", "exact_match", "--output", out, "--set", "generation.max_new_tokens=3")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text())["metrics"] == {"exact_match": 0.0}
+
+
+@pytest.mark.parametrize("make_dir", ["missing", "empty", "tokenizer_only"])
+def test_a_directory_that_is_not_a_model_exits_2(cli, tmp_path, causal_tokenizer_dir, make_dir):
+    data = tmp_path / "d.txt"
+    data.write_text("some text\n")
+    model_dir = {
+        "missing": tmp_path / "nope",
+        "empty": tmp_path,
+        "tokenizer_only": causal_tokenizer_dir,
+    }[make_dir]
+    result = cli("eval", "--model", model_dir, "--data", data)
+    assert result.exit_code == 2
+    assert "not a model directory" in result.output
+
+
+def test_perplexity_of_an_encoder_decoder_is_refused(cli, tiny_t5_dir, tmp_path):
+    data = tmp_path / "d.txt"
+    data.write_text("some text\n")
+    result = cli("eval", "--model", tiny_t5_dir, "--data", data, "--task", "perplexity")
+    assert result.exit_code == 2 and "needs a causal LM" in result.output
+
+
+def test_missing_column_names_the_columns_present(cli, tiny_t5_dir, jsonl):
+    data = jsonl("t.jsonl", [{"en": "a", "ro": "b"}])
+    result = cli("eval", "--model", tiny_t5_dir, "--data", data)
+    assert result.exit_code == 2
+    assert "no column 'source' (columns: en, ro)" in result.output
