@@ -47,7 +47,8 @@ def train_tokenizer(cfg: TokenizerTrainConfig) -> Path:
     opts = cfg.tokenizer
     tokenizer, trainer = _untrained_tokenizer(opts)
     stats = CorpusStats()
-    batches = _text_batches(dataset, column, cfg.batch_size, stats)
+    # Only the text column is read, batch by batch, from the memory-mapped table.
+    batches = _text_batches(dataset.select_columns([column]), column, cfg.batch_size, stats)
     first = next(batches, None)
     if first is None:
         raise DataError(f"{cfg.data.train}: the corpus has no text to train a tokenizer on")
