@@ -5,9 +5,9 @@ something for it, so a classification option in a seq2seq config is an "unknown 
 """
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Discriminator, Field, Tag, model_validator
 
 from llmkit.config.base import Section
 from llmkit.config.data import CleaningConfig, DataConfig, SplitConfig
@@ -89,9 +89,23 @@ class CausalTask(Section):
     """Pack several whole examples into each row of up to max_length tokens."""
 
 
+TASK_TYPES = ("classification", "token-classification", "seq2seq", "causal")
+
+
+def _task_type(value: Any) -> str | None:
+    return value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+
+
 FinetuneTask = Annotated[
-    ClassificationTask | TokenClassificationTask | Seq2SeqTask | CausalTask,
-    Field(discriminator="type"),
+    Annotated[ClassificationTask, Tag("classification")]
+    | Annotated[TokenClassificationTask, Tag("token-classification")]
+    | Annotated[Seq2SeqTask, Tag("seq2seq")]
+    | Annotated[CausalTask, Tag("causal")],
+    Discriminator(
+        _task_type,
+        custom_error_type="task_type",
+        custom_error_message=f"task.type must be one of: {', '.join(TASK_TYPES)}",
+    ),
 ]
 
 

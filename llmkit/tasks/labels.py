@@ -39,6 +39,11 @@ def check_scalar_labels(values: Sequence[Any], where: str) -> str:
         seen.setdefault(_kind(value), value)
     if "int" in seen and "float" in seen:
         seen.pop("int")
+    if set(seen) == {"str"}:
+        # CSV/TSV readers turn a column of ids and names into strings: "1" next to "pos"
+        numeric = [v for v in values if v.strip().lstrip("-").isdigit()]
+        if numeric and len(numeric) < len(values):
+            seen = {"int": numeric[0], "str": next(v for v in values if v not in numeric)}
     if len(seen) > 1:
         examples = ", ".join(f"{k} (e.g. {v!r})" for k, v in seen.items())
         raise DataError(
