@@ -6,7 +6,6 @@ then counted and removed with numpy on those two columns, never with a Python se
 """
 
 import re
-import unicodedata
 
 import numpy as np
 
@@ -24,77 +23,102 @@ _SPACE_AROUND_NEWLINE = re.compile(r" ?\n ?")
 _MIN_ROWS_PER_WORKER = 20_000  # below this, forking workers costs more than it saves
 
 
+def clean_array(arr, cfg: CleaningConfig):
+    """A pyarrow string array through the configured cleaning steps (vectorized, in C++)."""
+    import pyarrow.compute as pc
+
+    if cfg.unicode_normalization != "none":
+        arr = pc.utf8_normalize(arr, cfg.unicode_normalization)
+    if cfg.strip_control_chars:
+        arr = pc.replace_substring_regex(arr, _CONTROL.pattern, "")
+    if cfg.normalize_whitespace:
+        arr = pc.replace_substring_regex(arr, _SPACES.pattern, " ")
+        arr = pc.replace_substring_regex(arr, _SPACE_AROUND_NEWLINE.pattern, "\n")
+        arr = pc.utf8_trim_whitespace(arr)
+    return arr
+
+
 def clean_text(text: str, cfg: CleaningConfig) -> str:
     """One document through the configured cleaning steps."""
-    form = cfg.unicode_normalization
-    if form != "none" and not unicodedata.is_normalized(form, text):
-        text = unicodedata.normalize(form, text)
-    if cfg.strip_control_chars:
-        text = _CONTROL.sub("", text)
-    if cfg.normalize_whitespace:
-        text = _SPACE_AROUND_NEWLINE.sub("\n", _SPACES.sub(" ", text)).strip()
-    return text
+    import pyarrow as pa
+
+    return clean_array(pa.array([text], pa.string()), cfg)[0].as_py()
 
 
-def _clean_value(value, column: str, cfg: CleaningConfig):
-    """A cell of a text column: a string, a list of strings (words) or None."""
-    if value is None:
-        return None, ""
-    if isinstance(value, str):
-        cleaned = clean_text(value, cfg)
-        return cleaned, cleaned
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        cleaned = [clean_text(v, cfg) for v in value]
-        return cleaned, " ".join(cleaned)
+def _drop_reasons(arr, cfg: CleaningConfig) -> np.ndarray:
+    """Per row: 0 keep, else 1 + the index in REASONS of the first filter that drops it."""
+    import pyarrow.compute as pc
+
+    lengths = pc.fill_null(pc.utf8_length(arr), 0).to_numpy(zero_copy_only=False)
+    blank = pc.fill_null(pc.utf8_length(pc.utf8_trim_whitespace(arr)), 0).to_numpy(
+        zero_copy_only=False
+    )
+    reasons = np.zeros(len(arr), dtype=np.int8)
+    if cfg.max_chars is not None:
+        reasons[lengths > cfg.max_chars] = 3
+    reasons[lengths < cfg.min_chars] = 2
+    reasons[blank == 0] = 1
+    return reasons
+
+
+def _as_string_array(table, column: str):
+    """A text column as one string array; lists of words are joined with spaces for the length
+    and duplicate checks (the words themselves are cleaned one by one)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    col = table.column(column).combine_chunks()
+    if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+        return col, col
+    if pa.types.is_null(col.type):
+        empty = pa.nulls(len(col), pa.string())
+        return empty, empty
+    if (pa.types.is_list(col.type) or pa.types.is_large_list(col.type)) and pa.types.is_string(
+        col.type.value_type
+    ):
+        return col, pc.binary_join(col, " ")
     raise DataError(
-        f"column {column!r} holds {type(value).__name__} values; cleaning needs text "
+        f"column {column!r} holds {col.type} values; cleaning needs text "
         "(a string or a list of strings)",
         "point data.columns.* at a text column",
     )
 
 
-def _drop_reason(text: str, cfg: CleaningConfig) -> int:
-    if not text.strip():
-        return 1
-    if len(text) < cfg.min_chars:
-        return 2
-    if cfg.max_chars is not None and len(text) > cfg.max_chars:
-        return 3
-    return 0
-
-
 def _make_batch_cleaner(cfg: CleaningConfig, columns: list[str]):
+    import pyarrow as pa
+    import pyarrow.compute as pc
     import xxhash
 
-    def clean_batch(batch: dict) -> dict:
-        n = len(batch[columns[0]])
-        reasons = [0] * n
-        joined = [""] * n if len(columns) > 1 else None
+    def clean_batch(table):
+        reasons = np.zeros(table.num_rows, dtype=np.int8)
+        keys = []
         for column in columns:
-            out = []
-            for i, value in enumerate(batch[column]):
-                cleaned, text = _clean_value(value, column, cfg)
-                out.append(cleaned)
-                reasons[i] = reasons[i] or _drop_reason(text, cfg)
-                if joined is not None:
-                    joined[i] += text + "\x1f"
-            batch[column] = out
-        keys = joined if joined is not None else batch[columns[0]]
-        batch[_REASON_COL] = np.asarray(reasons, dtype=np.int8)
+            original, text = _as_string_array(table, column)
+            if original is text:
+                cleaned = text = clean_array(text, cfg)
+            else:  # a list of words: clean each word, keep the list shape
+                offsets = pc.subtract(original.offsets, original.offsets[0])
+                cleaned = pa.ListArray.from_arrays(offsets, clean_array(original.flatten(), cfg))
+                text = _as_string_array(pa.table({column: cleaned}), column)[1]
+            index = table.column_names.index(column)
+            table = table.set_column(index, column, cleaned)
+            column_reasons = _drop_reasons(text, cfg)
+            reasons = np.where(reasons == 0, column_reasons, reasons)
+            keys.append(text.to_pylist())
+        table = table.append_column(_REASON_COL, pa.array(reasons))
         if cfg.deduplicate:
-            hashes = (
-                xxhash.xxh64_intdigest(_as_text(k).encode("utf-8", "surrogatepass")) for k in keys
+            rows = zip(*keys, strict=True) if len(keys) > 1 else ((k,) for k in keys[0])
+            hashes = (xxhash.xxh64_intdigest(_key_bytes(row)) for row in rows)
+            table = table.append_column(
+                _HASH_COL, pa.array(np.fromiter(hashes, dtype=np.uint64, count=table.num_rows))
             )
-            batch[_HASH_COL] = np.fromiter(hashes, dtype=np.uint64, count=n)
-        return batch
+        return table
 
     return clean_batch
 
 
-def _as_text(value) -> str:
-    if value is None:
-        return ""
-    return value if isinstance(value, str) else "\x1e".join(value)
+def _key_bytes(row: tuple) -> bytes:
+    return "\x1f".join(v or "" for v in row).encode("utf-8", "surrogatepass")
 
 
 def worker_count(num_proc: int | None, rows: int) -> int | None:
@@ -114,12 +138,16 @@ def clean_dataset(ds, cfg: CleaningConfig, columns: list[str], num_proc: int | N
     """
     if len(ds) == 0:
         return ds, {}
-    cleaned = ds.map(
-        _make_batch_cleaner(cfg, columns),
-        batched=True,
-        batch_size=2000,
-        num_proc=worker_count(num_proc, len(ds)),
-        desc=f"Cleaning {name}",
+    cleaned = (
+        ds.with_format("arrow")
+        .map(
+            _make_batch_cleaner(cfg, columns),
+            batched=True,
+            batch_size=2000,
+            num_proc=worker_count(num_proc, len(ds)),
+            desc=f"Cleaning {name}",
+        )
+        .with_format(None)
     )
     reasons = np.asarray(cleaned.data.column(_REASON_COL).to_numpy(), dtype=np.int8)
     keep = reasons == 0

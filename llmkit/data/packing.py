@@ -95,14 +95,29 @@ class DocumentEncoder:
 
 
 def text_batches(ds, column: str, batch_chars: int) -> Iterator[list[str]]:
-    """Lists of documents of about `batch_chars` characters, read from the Arrow data."""
+    """Lists of documents of about `batch_chars` characters, read straight from the Arrow table.
+
+    Cleaning and splitting leave an indices mapping in row order; reading a contiguous slice and
+    taking from it is much faster than datasets' row-by-row gather.
+    """
+    import pyarrow as pa
+
     if len(ds) == 0:
         return
-    table = ds.data.column(column) if ds._indices is None else None
-    avg = (table.nbytes / len(ds)) if table is not None else 200
-    rows = max(1, int(batch_chars / max(avg, 1)))
-    for batch in ds.select_columns([column]).iter(batch_size=rows):
-        yield batch[column]
+    col = ds.data.column(column)
+    rows = max(1, int(batch_chars * max(1, ds.data.num_rows) / max(1, col.nbytes)))
+    indices = None if ds._indices is None else ds._indices.column(0).to_numpy()
+    for start in range(0, len(ds), rows):
+        if indices is None:
+            arr = col.slice(start, rows)
+        else:
+            idx = indices[start : start + rows]
+            lo = int(idx[0])
+            if np.all(np.diff(idx) > 0):
+                arr = col.slice(lo, int(idx[-1]) - lo + 1).take(pa.array(idx - lo))
+            else:
+                arr = col.take(pa.array(idx))
+        yield arr.to_pylist()
 
 
 def pack_split(

@@ -78,3 +78,13 @@ def test_joined_fast_path_is_used_for_byte_level_bpe(causal_tokenizer_dir, corpu
     ids = encoder.encode(corpus_lines[:50])
     assert encoder.joined is True
     assert np.array_equal(ids, _reference_ids(tokenizer, corpus_lines[:50], tokenizer.eos_token_id))
+
+
+def test_pack_reads_rows_through_an_indices_mapping(causal_tokenizer_dir, corpus_lines, tmp_path):
+    """Cleaning and splitting select rows; packing must read exactly those, in that order."""
+    tokenizer = AutoTokenizer.from_pretrained(causal_tokenizer_dir)
+    ds = Dataset.from_dict({"text": corpus_lines[:200]}).select(list(range(0, 200, 3)))
+    pack_split(ds, "text", tokenizer, 16, tmp_path / "p.arrow", batch_chars=1000)
+    flat = [t for b in Dataset.from_file(str(tmp_path / "p.arrow"))["input_ids"] for t in b]
+    expected = _reference_ids(tokenizer, corpus_lines[:200:3], tokenizer.eos_token_id)
+    assert flat == expected[: len(flat)] and len(expected) - len(flat) < 16
