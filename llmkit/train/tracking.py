@@ -81,7 +81,11 @@ def format_metrics(metrics: dict[str, float]) -> str:
         if key == "lr":
             parts.append(f"lr {value:.2e}")
         elif key == "tokens_per_s":
-            parts.append(f"{value / 1000:.1f}k tok/s")
+            parts.append(f"{value / 1000:.1f}k tok/s" if value >= 1000 else f"{value:.0f} tok/s")
+        elif isinstance(value, float) and value.is_integer() and abs(value) >= 1000:
+            parts.append(f"{key} {int(value):,}")  # counters such as tokens_seen
+        elif isinstance(value, int):
+            parts.append(f"{key} {value:,}")
         elif isinstance(value, float) and math.isfinite(value):
             parts.append(f"{key} {value:.4g}" if abs(value) >= 1e4 else f"{key} {value:.4f}")
         else:
@@ -160,7 +164,7 @@ class RunTracker:
         if self._progress is not None:
             self._progress.update(self._task, completed=step, metrics=f"{text} | eta {eta}")
         else:
-            self._console.print(f"step {step}/{self.total_steps} | {text} | eta {eta}")
+            self._plain(f"step {step}/{self.total_steps} | {text} | eta {eta}")
 
     def log_eval(self, step: int, metrics: dict[str, float]) -> None:
         if not self.enabled:
@@ -169,9 +173,13 @@ class RunTracker:
         self.accelerator.log({f"validation/{k}": v for k, v in metrics.items()}, step=step)
         line = f"validation @ step {step}: {format_metrics(metrics)}"
         if self._progress is not None:
-            self._progress.console.print(line)
+            self._progress.console.print(line, markup=False, highlight=False)
         else:
-            self._console.print(line)
+            self._plain(line)
+
+    def _plain(self, line: str) -> None:
+        # One unwrapped line per log step: CI logs and `grep` see whole rows.
+        self._console.print(line, markup=False, highlight=False, soft_wrap=True)
 
     def close(self) -> None:
         """Stop the display, finish the trackers and draw loss_curve.png (if anything was

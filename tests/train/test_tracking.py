@@ -57,6 +57,8 @@ def test_no_trackers_still_writes_jsonl_and_plain_lines(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "step 20/40" in out and "loss 3.0000" in out and "1.2k tok/s" in out
     assert "validation @ step 20" in out
+    step_lines = [line for line in out.splitlines() if line.startswith("step ")]
+    assert len(step_lines) == 2 and all(line.endswith(("eta ?", "s")) for line in step_lines)
 
 
 def test_uninstalled_tracker_is_a_user_error(tmp_path, monkeypatch):
@@ -68,5 +70,8 @@ def test_uninstalled_tracker_is_a_user_error(tmp_path, monkeypatch):
 
 
 def test_format_metrics_names_known_keys():
-    text = format_metrics({"loss": 2.5, "lr": 3e-4, "tokens_per_s": 15400.0, "grad_norm": 0.5})
-    assert text == "loss 2.5000 | lr 3.00e-04 | 15.4k tok/s | grad_norm 0.5000"
+    text = format_metrics(
+        {"loss": 2.5, "lr": 3e-4, "tokens_per_s": 15400.0, "grad_norm": 0.5, "tokens_seen": 7680.0}
+    )
+    assert text == "loss 2.5000 | lr 3.00e-04 | 15.4k tok/s | grad_norm 0.5000 | tokens_seen 7,680"
+    assert format_metrics({"tokens_per_s": 42.4}) == "42 tok/s"
