@@ -88,8 +88,14 @@ def micro_batch_stream(loader, collate: SeededCollate, epoch: int, skip: int):
         epoch_loader = skip_first_batches(loader, skip) if skip else loader
         epoch_loader.set_epoch(epoch)
         collate.start(epoch, skip)
+        batches = iter(epoch_loader)
+        # Starting a pass draws a worker seed from the global RNG; keep that draw out of the
+        # training RNG stream, or a resumed run's dropout would differ from an uninterrupted one.
+        with torch.random.fork_rng(devices=[]):
+            batch = next(batches, None)
         position = skip
-        for batch in epoch_loader:
+        while batch is not None:
             position += 1
             yield batch, epoch, position
+            batch = next(batches, None)
         epoch, skip = epoch + 1, 0

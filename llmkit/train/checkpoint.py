@@ -6,6 +6,7 @@ renamed to a hidden name before deletion for the same reason. The final model is
 directory whose config.json is moved in last: a directory with config.json is complete.
 """
 
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -15,6 +16,17 @@ from llmkit.errors import CheckpointError
 from llmkit.train.state import STATE_FILE, TrainState
 
 CHECKPOINTS = "checkpoints"
+
+
+class _TiedWeightsNotice(logging.Filter):
+    """accelerate warns on every save that tied weights (GPT-2's lm_head = wte) were stored once;
+    load_state re-ties them, so the warning only alarms users."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Removed shared tensor" not in record.getMessage()
+
+
+logging.getLogger("accelerate.utils.other").addFilter(_TiedWeightsNotice())
 
 
 def checkpoint_root(output_dir: Path) -> Path:

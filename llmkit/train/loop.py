@@ -321,7 +321,8 @@ def evaluate(run: Run) -> dict[str, float]:
     model.eval()
     run.eval_collate.start(0)  # the same masks (MLM) at every validation
     outputs = []
-    with torch.no_grad():
+    # fork: validating must not move the training RNG (dropout draws stay as if it never ran)
+    with torch.no_grad(), torch.random.fork_rng(devices=[]):
         for i, batch in enumerate(run.eval_loader):
             gathered = acc.gather_for_metrics(task.evaluate_batch(model, batch))
             outputs.append(_to_cpu(gathered))
