@@ -39,6 +39,12 @@ def one_thread():
 
 
 @pytest.fixture(scope="session")
+def tiny_model():
+    """save_tiny(family, AutoModelFor… name, tokenizer_dir, out_dir, **model_kwargs) → out_dir."""
+    return save_tiny
+
+
+@pytest.fixture(scope="session")
 def tiny_gpt2_dir(tmp_path_factory, causal_tokenizer_dir):
     out = tmp_path_factory.mktemp("gpt2")
     return save_tiny("gpt2", "AutoModelForCausalLM", causal_tokenizer_dir, out)

@@ -92,3 +92,52 @@ def test_missing_column_names_the_columns_present(cli, tiny_t5_dir, jsonl):
     result = cli("eval", "--model", tiny_t5_dir, "--data", data)
     assert result.exit_code == 2
     assert "no column 'source' (columns: en, ro)" in result.output
+
+
+LABELS = ["negative", "positive"]
+
+
+@pytest.fixture(scope="module")
+def classifier_dir(tmp_path_factory, masked_tokenizer_dir, tiny_model):
+    return tiny_model(
+        "bert", "AutoModelForSequenceClassification", masked_tokenizer_dir,
+        tmp_path_factory.mktemp("cls"), num_labels=2, id2label=dict(enumerate(LABELS)),
+        label2id={name: i for i, name in enumerate(LABELS)},
+    )  # fmt: skip
+
+
+def test_classification_through_the_finetune_task(cli, classifier_dir, jsonl, tmp_path):
+    rows = [{"sentence": f"line {i} of text", "label": LABELS[i % 2]} for i in range(6)]
+    out = tmp_path / "eval"
+    result = cli("eval", "--model", classifier_dir, "--data", jsonl("dev.jsonl", rows),
+                 "--set", "columns.text=sentence", "--output-dir", out)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    scores = json.loads((out / "scores.json").read_text())
+    assert scores["model"]["task"] == "classification"
+    assert {"accuracy", "f1", "mcc", "loss"} <= set(scores["metrics"])
+    predictions = [json.loads(x) for x in (out / "predictions.jsonl").read_text().splitlines()]
+    assert [p["reference"] for p in predictions] == [r["label"] for r in rows]
+    assert {p["prediction"] for p in predictions} <= set(LABELS)
+    hits = sum(p["prediction"] == p["reference"] for p in predictions)
+    assert scores["metrics"]["accuracy"] == pytest.approx(hits / len(rows))
+
+
+def test_token_classification_through_the_finetune_task(
+    cli, masked_tokenizer_dir, tiny_model, jsonl, tmp_path
+):
+    tags = ["B-PER", "I-PER", "O"]
+    model_dir = tiny_model(
+        "bert", "AutoModelForTokenClassification", masked_tokenizer_dir, tmp_path / "ner",
+        num_labels=3, id2label=dict(enumerate(tags)), label2id={t: i for i, t in enumerate(tags)},
+    )  # fmt: skip
+    rows = [{"words": ["First", "Citizen", "speaks"], "label": ["B-PER", "I-PER", "O"]}] * 3
+    out = tmp_path / "eval"
+    result = cli(
+        "eval", "--model", model_dir, "--data", jsonl("ner.jsonl", rows), "--output-dir", out
+    )
+    assert result.exit_code == 0, result.output
+    scores = json.loads((out / "scores.json").read_text())
+    assert scores["model"]["task"] == "token-classification"
+    assert {"precision", "recall", "f1", "accuracy"} <= set(scores["metrics"])
+    predictions = [json.loads(x) for x in (out / "predictions.jsonl").read_text().splitlines()]
+    assert all(len(p["prediction"]) == 3 and set(p["prediction"]) <= set(tags) for p in predictions)
