@@ -22,7 +22,10 @@ def _resolve(path: Path, sets: list[str], stage: str | None):
     return validate(schema_for(stage_of(data, str(path), stage)), data, str(path), sets)
 
 
-@app.command("show", epilog="Example: llmkit config show configs/tiny-gpt.yaml --set train.lr=1e-3")
+@app.command(
+    "show",
+    epilog="Example: llmkit config show configs/bpe-tokenizer.yaml --set tokenizer.vocab_size=4000",
+)
 def show(path: Path = ConfigArg, set_: list[str] = SetOpt, stage: str | None = StageOpt) -> None:
     """Print the fully resolved config (defaults filled in, overrides applied) as YAML."""
     typer.echo(dump_config(_resolve(path, set_, stage)), nl=False)
