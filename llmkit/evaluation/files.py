@@ -105,7 +105,11 @@ def check_aligned(predictions: Column, references: list[Column]) -> None:
 
 
 def _blank_hint(*columns: Column) -> str:
-    notes = [f"{c.path} has {len(c.blank_lines)} blank lines" for c in columns if c.blank_lines]
+    notes = [
+        f"{c.path} has {len(c.blank_lines)} blank line{'s' * (len(c.blank_lines) != 1)}"
+        for c in columns
+        if c.blank_lines
+    ]
     return f" ({'; '.join(notes)})" if notes else ""
 
 

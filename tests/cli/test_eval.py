@@ -145,3 +145,27 @@ def test_missing_file_and_no_input_are_usage_errors(cli, tmp_path, files):
     assert cli("eval", "-p", tmp_path / "nope.txt", "-r", files("r.txt", ["a"])).exit_code == 2
     result = cli("eval")
     assert result.exit_code == 2 and "nothing to evaluate" in result.output
+
+
+def test_self_contained_jsonl_and_reference_lists(cli, files, tmp_path):
+    """A predictions.jsonl from model mode is rescored without --references; a list in the
+    reference field means several references, as several reference files do."""
+    second = ["a cat sat on the mat", "nothing", "a quick brown fox jumps"]
+    rows = [
+        {"prediction": h, "reference": [r1, r2]} for h, r1, r2 in zip(HYP, REF, second, strict=True)
+    ]
+    preds = tmp_path / "predictions.jsonl"
+    preds.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    out_jsonl, out_files = tmp_path / "a.json", tmp_path / "b.json"
+    assert cli("eval", "-p", preds, "-m", "bleu", "-o", out_jsonl).exit_code == 0
+    result = cli("eval", "-p", files("h.txt", HYP), "-r", files("r1.txt", REF),
+                 "-r", files("r2.txt", second), "-m", "bleu", "-o", out_files)  # fmt: skip
+    assert result.exit_code == 0
+    a, b = json.loads(out_jsonl.read_text()), json.loads(out_files.read_text())
+    assert a["metrics"] == b["metrics"] and "nrefs:2" in a["signatures"]["bleu"]
+
+
+def test_length_mismatch_points_at_blank_lines(cli, files):
+    result = cli("eval", "-p", files("hyp.txt", ["a", "", "b", "c"]), "-r", files("ref.txt", REF))
+    assert result.exit_code == 2
+    assert "has 4 lines but" in result.output and "hyp.txt has 1 blank line)" in result.output
