@@ -20,6 +20,13 @@ TaskName = Literal["perplexity", "seq2seq", "causal", "classification", "token-c
 LOWER_IS_BETTER = frozenset({"ter", "perplexity", "loss", "mse"})
 """Gates on these fail when the score is *above* the value."""
 
+SCORE_NAMES = frozenset(
+    {"bleu", "chrf", "ter", "rouge1", "rouge2", "rougeL", "rougeLsum", "exact_match",
+     "accuracy", "precision", "recall", "f1", "mcc", "subset_accuracy", "pearson", "spearman",
+     "mse", "perplexity", "loss"}
+)  # fmt: skip
+"""Every score a gate can name."""
+
 DEFAULT_METRICS: dict[str, list[str]] = {
     "perplexity": ["perplexity"],
     "seq2seq": ["bleu", "chrf", "rouge"],
@@ -107,6 +114,22 @@ class EvalConfig(Section):
     @classmethod
     def _no_duplicates(cls, value: list[str]) -> list[str]:
         return list(dict.fromkeys(value))
+
+    @field_validator("fail_under")
+    @classmethod
+    def _known_scores(cls, gates: dict[str, float]) -> dict[str, float]:
+        import difflib
+
+        for name in gates:
+            if name not in SCORE_NAMES:
+                close = difflib.get_close_matches(name, sorted(SCORE_NAMES), n=1)
+                hint = (
+                    f"did you mean '{close[0]}'?"
+                    if close
+                    else f"known: {', '.join(sorted(SCORE_NAMES))}"
+                )
+                raise ValueError(f"no score named '{name}' ({hint})")
+        return gates
 
     @model_validator(mode="after")
     def _one_mode(self):

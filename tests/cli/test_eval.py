@@ -75,6 +75,9 @@ def test_gate_on_a_metric_not_computed_is_a_usage_error(cli, files):
     hyp, ref = files("hyp.txt", HYP), files("ref.txt", REF)
     result = cli("eval", "-p", hyp, "-r", ref, "-m", "bleu", "--fail-under", "accuracy=0.5")
     assert result.exit_code == 2 and "no metric 'accuracy'" in result.output
+    # a misspelt gate is caught before any scoring (or model loading) starts
+    result = cli("eval", "-p", hyp, "-r", ref, "--fail-under", "blue=20")
+    assert result.exit_code == 2 and "did you mean 'bleu'" in result.output
 
 
 def test_several_prediction_files_side_by_side(cli, files, tmp_path):
