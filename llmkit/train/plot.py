@@ -60,6 +60,7 @@ def plot_metrics(rows: list[dict[str, Any]], out_path: Path, title: str = "") ->
         lr_ax = ax.twinx()
         lr_ax.plot(lr_steps, lrs, color="tab:gray", linewidth=0.8, alpha=0.6, label="lr")
         lr_ax.set_ylabel("learning rate", color="tab:gray")
+        lr_ax.set_ylim(bottom=0)
         lr_ax.ticklabel_format(axis="y", style="sci", scilimits=(0, 0))
     ax.legend(loc="upper right")
     if title:
