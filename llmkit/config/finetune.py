@@ -67,8 +67,9 @@ class Seq2SeqTask(Section):
     """Truncate sources to this many tokens; null uses max_length."""
     max_target_length: int = Field(128, ge=1)
     """Truncate targets to this many tokens (truncations are counted and reported)."""
-    metric: Literal["bleu", "rouge"] = "bleu"
-    """Validation metric computed on generated text: sacreBLEU or ROUGE (rouge1/2/L/Lsum)."""
+    metric: Literal["bleu", "chrf", "rouge"] = "bleu"
+    """Validation metric on generated text: sacreBLEU, chrF, or ROUGE (rouge1/2/L/Lsum). BLEU
+    counts up to 4-grams, so it is 0 on outputs of one to three words: use chrf or rouge there."""
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
     """How validation outputs are decoded (greedy, 64 new tokens by default)."""
 

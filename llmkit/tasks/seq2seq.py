@@ -174,5 +174,6 @@ class Seq2SeqTask(FinetuneTaskBase):
         result = {"loss": loss / max(count, 1)}
         if self.options.metric == "rouge":
             return result | metrics.rouge(hyps, refs)
-        scores = metrics.bleu(hyps, [refs])
-        return result | {"bleu": scores["bleu"]}
+        if self.options.metric == "chrf":
+            return result | {"chrf": metrics.chrf(hyps, [refs])["chrf"]}
+        return result | {"bleu": metrics.bleu(hyps, [refs])["bleu"]}

@@ -135,9 +135,13 @@ class SFTTask(FinetuneTaskBase):
         text, spans = self.response_spans(messages)
         enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
         ids, offsets = enc["input_ids"], enc["offset_mapping"]
+        # a token that straddles the start of a response (" b" after "]") is the model's to
+        # produce, so any overlap with a response span puts loss on it
         labels = [
-            tok if self.options.loss_on_prompt or any(s <= start < e for s, e in spans) else IGNORE
-            for tok, (start, _end) in zip(ids, offsets, strict=True)
+            tok
+            if self.options.loss_on_prompt or any(start < e and end > s for s, e in spans)
+            else IGNORE
+            for tok, (start, end) in zip(ids, offsets, strict=True)
         ]
         truncated = len(ids) > self.max_length
         ids, labels = ids[: self.max_length], labels[: self.max_length]

@@ -59,7 +59,8 @@ class TokenClassificationTask(FinetuneTaskBase):
     def _raw_splits(self) -> DatasetDict:
         if self._raw is None:
             needed = [self.columns.words, self.columns.label]
-            self._raw = load_task_splits(self.cfg, [], needed, self.report)
+            # words are cleaned one by one (the list shape is kept)
+            self._raw = load_task_splits(self.cfg, [self.columns.words], needed, self.report)
         return self._raw
 
     def prepare_datasets(self) -> DatasetDict:

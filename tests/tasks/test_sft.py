@@ -1,0 +1,127 @@
+"""Instruction tuning: loss on exactly the response tokens, chat turns, packing, learning."""
+
+import pytest
+import torch
+from tasks.finetune_helpers import TINY_DECODER, fixture, make_config, metric_rows, rows, splits
+from transformers import AutoTokenizer
+
+from llmkit.errors import DataError
+from llmkit.tasks.sft import IGNORE, SFTTask, pack_examples
+from llmkit.train.finetune import run_finetune
+
+SFT = {"type": "causal"}
+
+
+def _task(tmp_path, tok, max_length=None, **options):
+    extra = {"max_length": max_length} if max_length else {}
+    return SFTTask(make_config(tmp_path, tok, model=TINY_DECODER, task=SFT | options, **extra))
+
+
+def _loss_text(task, row) -> str:
+    return task.tokenizer.decode([t for t in row["labels"] if t != IGNORE])
+
+
+def test_loss_is_on_exactly_the_response_tokens(tmp_path, causal_tokenizer_dir):
+    task = _task(tmp_path, causal_tokenizer_dir)
+    raw = splits(train=[{"prompt": "What color is the sky?", "response": "Blue, my lord."}])
+    row = task.tokenize_splits(raw)["train"][0]
+    eos = task.tokenizer.eos_token
+    assert _loss_text(task, row) == f"Blue, my lord.{eos}"
+    first = row["labels"].index(next(t for t in row["labels"] if t != IGNORE))
+    prompt = task.tokenizer.decode(row["input_ids"][:first])
+    assert prompt == f"<|user|>\nWhat color is the sky?{eos}\n<|assistant|>\n"
+    # every position after the prompt carries loss, none before
+    assert all(lab == IGNORE for lab in row["labels"][:first])
+    assert row["labels"][first:] == row["input_ids"][first:]
+    batch = task.collate([row])
+    assert int(task.count_loss_items(batch)) == len(row["input_ids"]) - first
+
+
+def test_every_assistant_turn_of_a_chat_carries_loss(tmp_path, causal_tokenizer_dir):
+    task = _task(tmp_path, causal_tokenizer_dir)
+    chat = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello."},
+        {"role": "user", "content": "Bye"},
+        {"role": "assistant", "content": "Farewell."},
+    ]
+    row = task.tokenize_splits(splits(train=[{"messages": chat}]))["train"][0]
+    eos = task.tokenizer.eos_token
+    assert _loss_text(task, row) == f"Hello.{eos}Farewell.{eos}"
+
+
+def test_loss_on_prompt_trains_on_every_token(tmp_path, causal_tokenizer_dir):
+    task = _task(tmp_path, causal_tokenizer_dir, loss_on_prompt=True)
+    row = task.tokenize_splits(splits(train=[{"prompt": "a", "response": "b"}]))["train"][0]
+    assert row["labels"] == row["input_ids"]
+
+
+def test_config_chat_template_is_used_and_saved(tmp_path, causal_tokenizer_dir):
+    template = (
+        "{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }}{{ eos_token }}{% endfor %}"
+        "{% if add_generation_prompt %}[assistant]{% endif %}"
+    )
+    task = _task(tmp_path, causal_tokenizer_dir, chat_template=template)
+    row = task.tokenize_splits(splits(train=[{"prompt": "a", "response": "b"}]))["train"][0]
+    eos = task.tokenizer.eos_token
+    assert task.tokenizer.decode(row["input_ids"]) == f"[user] a{eos}[assistant] b{eos}"
+    assert _loss_text(task, row) == f" b{eos}"  # the token " b" straddles the turn header
+    task.save_artifacts(torch.nn.Linear(1, 1), str(tmp_path))
+    saved = AutoTokenizer.from_pretrained(tmp_path)
+    assert saved.chat_template == template
+
+
+def test_packing_joins_whole_examples_within_max_length(tmp_path, causal_tokenizer_dir):
+    task = _task(tmp_path, causal_tokenizer_dir, max_length=128)
+    ds = task.tokenize_splits(splits(train=rows("sft_train.jsonl")))["train"]
+    packed = pack_examples(ds, 128)
+    assert len(packed) < len(ds)
+    assert max(packed["length"]) <= 128
+    assert sum(packed["length"]) == sum(ds["length"])
+    joined = [t for r in packed["labels"] for t in r]
+    assert joined == [t for r in ds["labels"] for t in r]
+
+
+def test_prompts_that_fill_max_length_are_dropped_and_counted(tmp_path, causal_tokenizer_dir):
+    task = _task(tmp_path, causal_tokenizer_dir, max_length=32)
+    data = [{"prompt": "the king " * 20, "response": "yes"}, {"prompt": "a", "response": "b"}]
+    ds = task.tokenize_splits(splits(train=data))["train"]
+    assert len(ds) == 1
+    assert task.report.splits["train"]["dropped_no_response_tokens"] == 1
+    assert task.report.splits["train"]["truncated"] == 1
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ({"prompt": "a", "response": " "}, "empty response"),
+        ({"messages": [{"role": "user", "content": "hi"}]}, "no assistant message"),
+    ],
+)
+def test_unusable_examples_are_named(tmp_path, causal_tokenizer_dir, row, message):
+    task = _task(tmp_path, causal_tokenizer_dir)
+    with pytest.raises(DataError, match=f"row 1.*{message}"):
+        task.tokenize_splits(splits(train=[row]))
+
+
+def test_validation_loss_falls_with_packing(tmp_path, causal_tokenizer_dir):
+    cfg = make_config(
+        tmp_path,
+        causal_tokenizer_dir,
+        model=TINY_DECODER,
+        task=SFT | {"packing": True},
+        max_length=128,
+        data={"train": fixture("sft_train.jsonl"), "validation": fixture("sft_validation.jsonl")},
+        train={
+            "batch_size": 4,
+            "max_steps": 24,
+            "optimizer": {"lr": 3e-3},
+            "eval": {"every_steps": 12},
+        },
+    )
+    out = run_finetune(cfg)
+    evals = metric_rows(out, "validation")
+    assert evals[-1]["loss"] < evals[0]["loss"] < 6.0
+    assert evals[-1]["perplexity"] < 60  # a uniform guess over the 300-token vocabulary: 300
+    assert (out / "generation_config.json").is_file()
