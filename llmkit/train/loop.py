@@ -72,6 +72,7 @@ def train(run_cfg, task, output_dir, train_cfg: TrainConfig, dry_run: bool = Fal
         mixed_precision=accelerate_precision(train_cfg),
         project_dir=str(output_dir),
         step_scheduler_with_optimizer=False,  # we step it once per optimizer step ourselves
+        cpu=_launched_without_gpus(),
     )
     set_seed(train_cfg.seed, deterministic=train_cfg.deterministic)
     with accelerator.main_process_first():  # the main process builds caches, the others load
@@ -99,6 +100,16 @@ def train(run_cfg, task, output_dir, train_cfg: TrainConfig, dry_run: bool = Fal
     finally:
         tracker.close()
     return _save_final_model(run, state)
+
+
+def _launched_without_gpus() -> bool:
+    """Several processes (accelerate launch --multi_gpu / torchrun) on a machine without GPUs:
+    run them on the CPU over gloo. (`accelerate launch --cpu` starts a single process unless
+    it is given an MPI hostfile.)"""
+    import os
+
+    several = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    return several and not torch.accelerator.is_available()
 
 
 def _setup(accelerator, task, splits, run_cfg, cfg: TrainConfig, output_dir: Path) -> Run:

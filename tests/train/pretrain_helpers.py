@@ -61,3 +61,22 @@ def tiny_config(output_dir: Path, data_dir: Path, task: str = "clm", **train) ->
 def metric_rows(run_dir: Path, split: str = "train") -> list[dict]:
     lines = (Path(run_dir) / "metrics.jsonl").read_text().splitlines()
     return [row for row in map(json.loads, lines) if row["split"] == split]
+
+
+def write_unpacked_dir(tokenizer_dir: Path, lines: list[str], out: Path, max_len: int) -> Path:
+    """One row per line, of varying length (not packed), so micro-batches carry different numbers
+    of loss tokens."""
+    from datasets import Dataset, DatasetDict
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tokenizer_dir)
+    rows = [ids[:max_len] for ids in tok(lines, add_special_tokens=False)["input_ids"] if ids]
+    DatasetDict({"train": Dataset.from_dict({"input_ids": rows})}).save_to_disk(str(out))
+    shutil.copytree(tokenizer_dir, out / "tokenizer")
+    return out
+
+
+def final_weights(run_dir: Path) -> dict:
+    from safetensors.torch import load_file
+
+    return load_file(Path(run_dir) / "model.safetensors")

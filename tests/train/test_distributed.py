@@ -1,0 +1,44 @@
+"""The same command under `accelerate launch` on 2 processes (on this machine: CPU, gloo) trains
+the same model as one process with the same global batch."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+from pretrain_helpers import final_weights, metric_rows, tiny_config
+
+from llmkit.train.pretrain import run_pretrain
+
+
+def test_two_processes_match_one_process_with_the_same_global_batch(tmp_path, clm_data_dir):
+    common = dict(
+        max_steps=6, eval={"every_steps": 6}, checkpoint={"every_steps": 3},
+        logging={"every_steps": 3, "trackers": [], "live": False},
+    )  # fmt: skip
+    one = run_pretrain(tiny_config(tmp_path / "one", clm_data_dir, batch_size=8, **common))
+
+    two_cfg = tiny_config(tmp_path / "two", clm_data_dir, batch_size=4, **common)
+    config_file = tmp_path / "two.yaml"
+    config_file.write_text(yaml.safe_dump(two_cfg.model_dump(mode="json")))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    # on a machine without GPUs the processes run on the CPU over gloo
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu",
+              "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
+              "--dynamo_backend", "no", "-m", "llmkit", "pretrain", str(config_file)]  # fmt: skip
+    done = subprocess.run(launch, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    two = tmp_path / "two"
+
+    a, b = final_weights(one), final_weights(two)
+    assert a.keys() == b.keys()
+    assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-4
+    losses_one = [r["loss"] for r in metric_rows(one)]
+    losses_two = [r["loss"] for r in metric_rows(two)]
+    assert losses_two == pytest.approx(losses_one, abs=1e-4)
+    val_one, val_two = metric_rows(one, "validation"), metric_rows(two, "validation")
+    assert val_two[-1]["loss"] == pytest.approx(val_one[-1]["loss"], abs=1e-4)
+    # one set of checkpoints and metrics, written by the main process only
+    assert len(metric_rows(two)) == 2
+    assert sorted(p.name for p in (two / "checkpoints").iterdir()) == ["step-3", "step-6"]
