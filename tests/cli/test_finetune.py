@@ -1,0 +1,64 @@
+"""`llmkit finetune` through the real CLI: a run, exact resume, dry run and a bad-input message."""
+
+import shutil
+
+import yaml
+from tasks.finetune_helpers import TINY_ENCODER, fixture
+
+
+def _write_config(tmp_path, tokenizer, out, **overrides):
+    cfg = {
+        "stage": "finetune",
+        "output_dir": str(out),
+        "tokenizer": str(tokenizer),
+        "model": TINY_ENCODER,
+        "task": {"type": "classification"},
+        "data": {
+            "train": fixture("sentiment_train.jsonl"),
+            "validation": fixture("sentiment_validation.jsonl"),
+        },
+        "train": {
+            "batch_size": 8,
+            "max_steps": 6,
+            "optimizer": {"lr": 3e-3},
+            "eval": {"every_steps": 3, "best_metric": "accuracy"},
+            "checkpoint": {"every_steps": 3},
+            "logging": {"every_steps": 3, "live": False, "trackers": []},
+        },
+        **overrides,
+    }
+    path = tmp_path / f"{out.name}.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_resumed_run_ends_with_the_same_weights(cli, tmp_path, masked_tokenizer_dir):
+    full = tmp_path / "full"
+    result = cli("finetune", _write_config(tmp_path, masked_tokenizer_dir, full))
+    assert result.exit_code == 0, result.output
+    assert (full / "model.safetensors").is_file() and (full / "llmkit_config.yaml").is_file()
+
+    # the same run, interrupted after its step-3 checkpoint
+    cut = tmp_path / "cut"
+    shutil.copytree(full / "checkpoints" / "step-3", cut / "checkpoints" / "step-3")
+    result = cli("finetune", _write_config(tmp_path, masked_tokenizer_dir, cut), "--resume")
+    assert result.exit_code == 0, result.output
+    assert "resuming from" in result.output
+    assert (cut / "model.safetensors").read_bytes() == (full / "model.safetensors").read_bytes()
+
+
+def test_dry_run_writes_nothing(cli, tmp_path, masked_tokenizer_dir):
+    out = tmp_path / "dry"
+    result = cli("finetune", _write_config(tmp_path, masked_tokenizer_dir, out), "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert not (out / "model.safetensors").exists()
+
+
+def test_unseen_validation_label_exits_2_naming_it(cli, tmp_path, masked_tokenizer_dir):
+    bad = tmp_path / "val.jsonl"
+    bad.write_text('{"text": "so so", "label": "neutral"}\n{"text": "good", "label": "positive"}\n')
+    data = {"train": fixture("sentiment_train.jsonl"), "validation": str(bad)}
+    path = _write_config(tmp_path, masked_tokenizer_dir, tmp_path / "bad", data=data)
+    result = cli("finetune", path)
+    assert result.exit_code == 2
+    assert "data.validation column 'label': row 1 has label 'neutral'" in result.output
