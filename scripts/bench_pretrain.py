@@ -133,7 +133,7 @@ def run_trainer(kind: str, tok_dir: Path, data_dir: Path, steps: int, workdir: P
         lr_scheduler_type="cosine_with_min_lr",
         lr_scheduler_kwargs={"min_lr": MIN_LR},
         warmup_steps=_warmup(steps),
-        logging_steps=window,
+        logging_steps=max(steps // 10, 1),
         save_strategy="no",
         eval_strategy="no",
         report_to="none",
@@ -295,7 +295,12 @@ def bench(kind: str, args, workdir: Path) -> dict:
     ours = run_llmkit(kind, data_dir, args.steps, workdir, not args.no_compile)
     auto = AutoModelForCausalLM if kind == "clm" else AutoModelForMaskedLM
     val = fixed_validation(kind, tok_dir, data_dir)
-    trained = auto.from_pretrained(ours["model_dir"])
+    trained, info = auto.from_pretrained(ours["model_dir"], output_loading_info=True)
+    if info["missing_keys"]:  # the output must load with plain transformers, or it is a bug
+        print(f"[{kind}] ERROR: {ours['model_dir']} does not load with from_pretrained: "
+              f"{len(info['missing_keys'])} weights missing (e.g. {info['missing_keys'][0]}); "
+              f"unexpected: {info['unexpected_keys'][:2]}. Its val loss below is of random "
+              "weights.", flush=True)  # fmt: skip
     ours["val_loss"] = heldout_loss(trained, kind, val)
     ref["val_loss"] = heldout_loss(ref.pop("model"), kind, val)
     ours["flops_per_token"] = flops_per_token(trained)
