@@ -14,8 +14,9 @@ def _rows(run_dir):
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
 
 
-def _log_some(run_dir, steps, cfg=None):
-    tracker = RunTracker(Accelerator(cpu=True), run_dir, cfg or LoggingConfig(), total_steps=40)
+def _log_some(run_dir, steps, cfg=None, hparams=None):
+    acc = Accelerator(cpu=True)
+    tracker = RunTracker(acc, run_dir, cfg or LoggingConfig(), total_steps=40, hparams=hparams)
     for step in steps:
         tracker.log_train(step, {"loss": 5.0 - step / 10, "lr": 1e-3, "tokens_per_s": 1234.0})
     tracker.log_eval(steps[-1], {"loss": 4.0, "perplexity": 54.6})
@@ -42,7 +43,8 @@ def test_rows_are_on_disk_before_close_and_a_resumed_run_appends(tmp_path):
 
 def test_tensorboard_events_and_loss_curve_written(tmp_path):
     run = tmp_path / "run"
-    _log_some(run, [10, 20, 30]).close()
+    hparams = {"train": {"optimizer": {"lr": 1e-3, "betas": [0.9, 0.99]}, "max_steps": None}}
+    _log_some(run, [10, 20, 30], hparams=hparams).close()
     events = list((run / "tensorboard").rglob("events.out.tfevents.*"))
     assert events and all(e.stat().st_size > 0 for e in events)
     png = run / "loss_curve.png"
