@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import GradientAccumulationPlugin, set_seed
+from accelerate.utils import DistributedType, GradientAccumulationPlugin, set_seed
 
 from llmkit.config.load import save_resolved_config
 from llmkit.config.train import TrainConfig
@@ -31,6 +31,7 @@ from llmkit.train.batches import EpochShuffleSampler, SeededCollate, make_loader
 from llmkit.train.optim import accelerate_precision, build_optimizer, build_scheduler
 from llmkit.train.signals import StopSignals, TrainingInterrupted
 from llmkit.train.state import TrainState
+from llmkit.train.validation import evaluate
 
 NO_STEP = 2**62
 """`first_bad_step` while every loss so far was finite."""
@@ -324,36 +325,6 @@ def _save(run: Run, state: TrainState, window: _Window) -> Path:
     return path
 
 
-def evaluate(run: Run) -> dict[str, float]:
-    """The task's metrics over the validation split (or its first eval.max_batches batches),
-    each process evaluating its shard; gather_for_metrics drops the padding duplicates."""
-    acc, task, model = run.accelerator, run.task, run.model
-    max_batches = run.cfg.eval.max_batches
-    model.eval()
-    run.eval_collate.start(0)  # the same masks (MLM) at every validation
-    outputs = []
-    # fork: validating must not move the training RNG (dropout draws stay as if it never ran)
-    with torch.no_grad(), torch.random.fork_rng(devices=[]):
-        for i, batch in enumerate(run.eval_loader):
-            gathered = acc.gather_for_metrics(task.evaluate_batch(model, batch))
-            outputs.append(_to_cpu(gathered))
-            if max_batches is not None and i + 1 >= max_batches:
-                run.eval_loader.end()  # left early: unregister it from accelerate's state
-                break
-    model.train()
-    return task.compute_metrics(outputs)
-
-
-def _to_cpu(value: Any) -> Any:
-    if isinstance(value, torch.Tensor):
-        return value.detach().cpu()
-    if isinstance(value, dict):
-        return {k: _to_cpu(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return type(value)(_to_cpu(v) for v in value)
-    return value
-
-
 def greater_is_better(cfg: TrainConfig) -> bool:
     if cfg.eval.greater_is_better is not None:
         return cfg.eval.greater_is_better
@@ -362,7 +333,14 @@ def greater_is_better(cfg: TrainConfig) -> bool:
 
 def _validate(run: Run, state: TrainState, tracker) -> bool:
     """Validate, track the best metric; True when early stopping should end the run."""
-    metrics = evaluate(run)
+    metrics = evaluate(
+        run.accelerator,
+        run.task,
+        run.model,
+        run.eval_loader,
+        run.eval_collate,
+        run.cfg.eval.max_batches,
+    )
     tracker.log_eval(state.step, metrics)
     name = run.cfg.eval.best_metric
     if name not in metrics:
@@ -385,7 +363,10 @@ def _save_final_model(run: Run, state: TrainState) -> Path:
     acc = run.accelerator
     acc.wait_for_everyone()
     model = acc.unwrap_model(run.model, keep_torch_compile=False)
-    state_dict = acc.get_state_dict(run.model)
+    # Sharded models (FSDP, DeepSpeed ZeRO) are gathered by accelerate; others save themselves
+    # (a PEFT model then writes its adapter, which the task's save_artifacts expects).
+    sharded = acc.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED)
+    state_dict = acc.get_state_dict(run.model) if sharded else None
     if acc.is_main_process:
         staging = Path(tempfile.mkdtemp(prefix=".final-", dir=run.output_dir))
         model.save_pretrained(staging, state_dict=state_dict, safe_serialization=True)
