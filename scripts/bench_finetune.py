@@ -1,0 +1,212 @@
+"""SST-2 finetuning speed and accuracy: llmkit against a run_glue.py-style transformers.Trainer.
+
+Both sides train the same 4-layer, hidden-256 BERT (built from the same config, same seed) with
+the same WordPiece tokenizer (trained here with `tokenizers` on the training rows), the same rows,
+epochs, batch size, learning rate and linear schedule. The Trainer is set up as
+examples/pytorch/text-classification/run_glue.py does by default: every example padded to
+max_seq_length 128, the default data collator and the default random sampler. llmkit pads each
+batch to its own longest example and groups similar lengths (still random batches).
+
+A second comparison runs llmkit with LoRA (r=8 on query/key/value, the classifier trained)
+against llmkit full finetuning: speed, peak memory (max RSS of the process) and accuracy.
+Each run is its own process so that peak memory and thread pools are not shared.
+
+    python scripts/bench_finetune.py                    # 8k rows, 2 epochs, batch 32
+    python scripts/bench_finetune.py --rows 2000 --epochs 1
+
+Ends with: RESULT finetune_speedup=<ratio> accuracy=<llmkit> accuracy_ref=<Trainer> …
+"""
+
+import argparse
+import csv
+import json
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "sst2"
+MODEL = {"family": "bert", "n_layers": 4, "hidden_size": 256, "n_heads": 4,
+         "context_length": 128, "dropout": 0.1}  # fmt: skip
+LR = 5e-5  # TrainingArguments' default, which run_glue.py keeps
+
+
+def read_tsv(path: Path, text_column: str) -> list[tuple[int, str]]:
+    with path.open(encoding="utf-8", newline="") as f:
+        reader = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+        return [(int(r["label"]), r[text_column].strip()) for r in reader]
+
+
+def prepare(work: Path, rows: int) -> None:
+    """Training subset and dev set as label/sentence TSVs, and a WordPiece tokenizer."""
+    from tokenizers import (
+        Tokenizer,
+        decoders,
+        models,
+        normalizers,
+        pre_tokenizers,
+        processors,
+        trainers,
+    )
+    from transformers import PreTrainedTokenizerFast
+
+    train = read_tsv(DATA / "train.tsv", "sentence")
+    random.Random(0).shuffle(train)
+    train = train[:rows]
+    dev = read_tsv(DATA / "dev.tsv", "content")  # dev.tsv names its text column `content`
+    for name, data in (("train.tsv", train), ("dev.tsv", dev)):
+        with (work / name).open("w", encoding="utf-8", newline="") as f:
+            f.write("label\tsentence\n")
+            f.writelines(f"{label}\t{text}\n" for label, text in data)
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece()
+    tok.train_from_iterator(
+        [t for _, t in train], trainers.WordPieceTrainer(vocab_size=8000, special_tokens=specials)
+    )
+    cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", cls), ("[SEP]", sep)],
+    )  # fmt: skip
+    PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]",
+        sep_token="[SEP]", mask_token="[MASK]", model_max_length=128,
+    ).save_pretrained(work / "tokenizer")  # fmt: skip
+
+
+def run_llmkit(work: Path, args, lora: bool) -> dict:
+    from llmkit.config.finetune import FinetuneConfig
+    from llmkit.train.finetune import run_finetune
+
+    out = work / ("llmkit-lora" if lora else "llmkit")
+    cfg = FinetuneConfig.model_validate({
+        "output_dir": str(out), "tokenizer": str(work / "tokenizer"), "model": MODEL,
+        "task": {"type": "classification", "labels": ["negative", "positive"]},
+        "data": {"train": str(work / "train.tsv"), "validation": str(work / "dev.tsv"),
+                 "columns": {"text": "sentence", "label": "label"}},
+        "cleaning": {"deduplicate": False}, "max_length": 128,
+        "lora": {"enabled": lora, "r": 8, "alpha": 16, "target_modules": ["query", "key", "value"]},
+        "train": {"batch_size": args.batch_size, "epochs": args.epochs, "seed": 42,
+                  "optimizer": {"lr": args.lora_lr if lora else LR, "weight_decay": 0.0},
+                  "schedule": {"kind": "linear", "warmup_steps": 0},
+                  "logging": {"every_steps": 50, "live": False, "trackers": []}},
+    })  # fmt: skip
+    start = time.perf_counter()
+    run_finetune(cfg)  # tokenization, training, the final validation and saving all count
+    seconds = time.perf_counter() - start
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    final = [r for r in map(json.loads, lines) if r["split"] == "validation"][-1]
+    return {"seconds": seconds, "accuracy": final["accuracy"]}
+
+
+def run_trainer(work: Path, args) -> dict:
+    import numpy as np
+    from datasets import load_dataset
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        Trainer,
+        TrainingArguments,
+        default_data_collator,
+        set_seed,
+    )
+
+    from llmkit.config.model import ModelConfig
+    from llmkit.models.build import architecture_config
+
+    set_seed(42)
+    tokenizer = AutoTokenizer.from_pretrained(work / "tokenizer")
+    files = {"train": str(work / "train.tsv"), "validation": str(work / "dev.tsv")}
+    raw = load_dataset("csv", data_files=files, delimiter="\t", quoting=3)
+
+    def preprocess(batch):  # run_glue.py: padding="max_length", max_seq_length=128
+        enc = tokenizer(batch["sentence"], padding="max_length", max_length=128, truncation=True)
+        enc["labels"] = batch["label"]
+        return enc
+
+    data = raw.map(preprocess, batched=True, remove_columns=raw["train"].column_names)
+    config = architecture_config(ModelConfig(**MODEL), tokenizer)
+    config.num_labels = 2
+    model = AutoModelForSequenceClassification.from_config(config)
+    training_args = TrainingArguments(
+        output_dir=str(work / "trainer"), per_device_train_batch_size=args.batch_size,
+        per_device_eval_batch_size=args.batch_size, num_train_epochs=args.epochs,
+        learning_rate=LR, lr_scheduler_type="linear", seed=42, use_cpu=True, report_to=[],
+        save_strategy="no", eval_strategy="no", logging_steps=50, disable_tqdm=True,
+    )  # fmt: skip
+    trainer = Trainer(model=model, args=training_args, train_dataset=data["train"],
+                      data_collator=default_data_collator)  # fmt: skip
+    start = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - start
+    predictions = trainer.predict(data["validation"])
+    accuracy = float(np.mean(predictions.predictions.argmax(-1) == predictions.label_ids))
+    return {"seconds": seconds, "accuracy": accuracy}
+
+
+def worker(kind: str, work: Path, args) -> None:
+    result = (
+        run_trainer(work, args) if kind == "trainer" else run_llmkit(work, args, kind == "lora")
+    )
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print("WORKER " + json.dumps(result), flush=True)
+
+
+def spawn(kind: str, work: Path, argv: list[str]) -> dict:
+    cmd = [sys.executable, __file__, "--worker", kind, "--work", str(work), *argv]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("WORKER ")]
+    if proc.returncode or not lines:
+        sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
+        raise SystemExit(f"{kind} run failed (exit {proc.returncode})")
+    return json.loads(lines[-1].removeprefix("WORKER "))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=8000)
+    parser.add_argument("--epochs", type=float, default=2.0)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lora-lr", type=float, default=5e-4)
+    parser.add_argument("--skip-lora", action="store_true")
+    parser.add_argument("--worker", choices=["trainer", "llmkit", "lora"])
+    parser.add_argument("--work", type=Path)
+    args = parser.parse_args()
+    if args.worker:
+        worker(args.worker, args.work, args)
+        return
+    argv = ["--rows", str(args.rows), "--epochs", str(args.epochs),
+            "--batch-size", str(args.batch_size), "--lora-lr", str(args.lora_lr)]  # fmt: skip
+    examples = args.rows * args.epochs
+    with tempfile.TemporaryDirectory(prefix="bench-finetune-") as tmp:
+        work = Path(tmp)
+        prepare(work, args.rows)
+        ref = spawn("trainer", work, argv)
+        ours = spawn("llmkit", work, argv)
+        for name, r in (("Trainer (run_glue.py style)", ref), ("llmkit", ours)):
+            print(f"{name:28s} {examples / r['seconds']:8.1f} examples/s  "
+                  f"dev accuracy {r['accuracy']:.4f}  ({r['seconds']:.0f} s)")  # fmt: skip
+        speedup = ref["seconds"] / ours["seconds"]
+        print(f"speedup {speedup:.2f}x")
+        extra = ""
+        if not args.skip_lora:
+            lora = spawn("lora", work, argv)
+            print(f"LoRA vs full (llmkit): {examples / lora['seconds']:.1f} vs "
+                  f"{examples / ours['seconds']:.1f} examples/s, peak RSS "
+                  f"{lora['peak_rss_mb']:.0f} vs {ours['peak_rss_mb']:.0f} MB, dev accuracy "
+                  f"{lora['accuracy']:.4f} vs {ours['accuracy']:.4f}")  # fmt: skip
+            extra = (f" lora_speedup={ours['seconds'] / lora['seconds']:.2f}"
+                     f" lora_peak_mb={lora['peak_rss_mb']:.0f} full_peak_mb={ours['peak_rss_mb']:.0f}"
+                     f" lora_accuracy={lora['accuracy']:.4f}")  # fmt: skip
+    print(f"RESULT finetune_speedup={speedup:.2f} accuracy={ours['accuracy']:.4f} "
+          f"accuracy_ref={ref['accuracy']:.4f}{extra}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
