@@ -5,7 +5,8 @@ The reference does what transformers' examples/pytorch/language-modeling/run_clm
 batched=True, num_proc=2)`. llmkit runs its whole stage (read, clean, tokenize, pack, write the
 Arrow directory + manifest). Same tokenizer for both: a byte-level BPE with 8k tokens trained here
 with the `tokenizers` library. Each side runs in its own subprocess with a fresh datasets cache;
-its peak RSS is the largest sum of RSS over its process tree (sampled every 0.1 s).
+its peak memory is the largest sum of PSS over its process tree (RSS with pages shared after
+fork counted once), sampled every 0.2 s.
 
 Corpora: ../shared/data/tinyshakespeare/input.txt, and a ≥200 MB file built in a temp dir by
 repeating real text from ../shared/data (tinyshakespeare and the Wikipedia extract). Cleaning keeps
@@ -110,6 +111,21 @@ def side_llmkit(corpus: str, tokenizer_dir: str, out_dir: str) -> dict:
     return {"blocks": manifest["splits"]["train"]["rows"]}
 
 
+def _tree_memory(parent) -> int:
+    """Memory of a process and its workers: the sum of PSS (RSS with pages shared between them,
+    e.g. after fork, counted once); plain RSS where PSS is not available."""
+    import psutil
+
+    total = 0
+    try:
+        for p in [parent, *parent.children(recursive=True)]:
+            info = p.memory_full_info()
+            total += getattr(info, "pss", info.rss)
+    except psutil.Error:
+        pass  # a worker exited while we looked
+    return total
+
+
 def run_side(side: str, corpus: Path, tokenizer_dir: Path, work: Path) -> dict:
     """Run one side in a fresh process and datasets cache; time it and sample its tree's RSS."""
     import psutil
@@ -123,12 +139,8 @@ def run_side(side: str, corpus: Path, tokenizer_dir: Path, work: Path) -> dict:
     peak = 0
     parent = psutil.Process(proc.pid)
     while proc.poll() is None:
-        try:
-            tree = [parent, *parent.children(recursive=True)]
-            peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
-        except psutil.Error:
-            pass
-        time.sleep(0.1)
+        peak = max(peak, _tree_memory(parent))
+        time.sleep(0.2)
     seconds = time.perf_counter() - started
     out = proc.stdout.read().decode()
     if proc.returncode != 0:
