@@ -187,3 +187,10 @@ def test_load_clean_splits_reads_nested_columns_for_finetuning(tmp_path):
     assert set(dd) == {"train", "validation"}
     assert len(dd["train"]) == 30 and len(dd["validation"]) == 3
     assert dd["validation"][0] == {"translation.en": "cat 0", "translation.ro": "pisica 0"}
+
+
+def test_block_size_below_two_is_rejected_before_any_work(cli, make_config, tmp_path):
+    result = cli("preprocess", make_config(), "--set", "block_size=1")
+    assert result.exit_code == 2
+    assert "block_size" in result.output and "greater than or equal to 2" in result.output
+    assert not (tmp_path / "out").exists()
