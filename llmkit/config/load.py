@@ -71,29 +71,55 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     return data
 
 
-def _field_names(schema: type[BaseModel], loc: tuple) -> list[str]:
-    """The keys allowed at `loc` (the parent of a bad key), for "did you mean" suggestions."""
-    model: Any = schema
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The pydantic models an annotation can hold: X, X | None, Annotated[X | Y, Discriminator]."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    found: list[type[BaseModel]] = []
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found += _models_in(arg)
+    origin = getattr(annotation, "__origin__", None)  # Annotated[X, …] keeps X in __origin__
+    if origin is not None and not found:
+        found += _models_in(origin)
+    return found
+
+
+def _walk_loc(schema: type[BaseModel], loc: tuple) -> tuple[tuple, list[str]]:
+    """pydantic's error location → (the key path a user wrote, the keys allowed at its end).
+
+    A discriminated union puts its tag into the location ('task.seq2seq.labels'); the user wrote
+    'task.labels', so tags are dropped from the path shown.
+    """
+    shown: list = []
+    models: list[type[BaseModel]] = [schema]
     for part in loc:
-        if isinstance(part, int) or not (isinstance(model, type) and issubclass(model, BaseModel)):
-            return []
-        field = model.model_fields.get(part)
-        if field is None:
-            return []
-        model = field.annotation
-        args = getattr(model, "__args__", ())
-        for arg in args:
-            if isinstance(arg, type) and issubclass(arg, BaseModel):
-                model = arg
-                break
-    if isinstance(model, type) and issubclass(model, BaseModel):
-        return list(model.model_fields)
-    return []
+        if isinstance(part, int):
+            shown.append(part)
+            continue
+        owner = next((m for m in models if part in m.model_fields), None)
+        if owner is None:
+            tagged = [m for m in models if _tag_of(m) == part]
+            if tagged:  # a union tag, not a key
+                models = tagged
+                continue
+            shown.append(part)
+            models = []
+            continue
+        shown.append(part)
+        models = _models_in(owner.model_fields[part].annotation)
+    allowed = list(models[0].model_fields) if len(models) == 1 else []
+    return tuple(shown), allowed
+
+
+def _tag_of(model: type[BaseModel]) -> str | None:
+    field = model.model_fields.get("type")
+    default = field.default if field is not None else None
+    return default if isinstance(default, str) else None
 
 
 def _source_of(key: str, source: str, overridden: list[str]) -> str:
     """Name `--set` rather than the file when the bad key came from an override."""
-    if any(key == k or key.startswith(k + ".") for k in overridden):
+    if any(key == k or key.startswith(k + ".") or k.startswith(key + ".") for k in overridden):
         return "--set"
     return source
 
@@ -104,11 +130,12 @@ def format_validation_error(
     overridden = [".".join(parse_override(text)[0]) for text in overrides]
     lines = []
     for e in err.errors():
-        loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        raw = tuple(p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        loc, _ = _walk_loc(schema, raw)
         key = ".".join(str(p) for p in loc) or "(top level)"
         source_of_key = _source_of(key, source, overridden)
         if e["type"] == "extra_forbidden":
-            allowed = _field_names(schema, loc[:-1])
+            _, allowed = _walk_loc(schema, raw[:-1])
             close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
             hint = f"; did you mean '{close[0]}'?" if close else ""
             if allowed and not close:

@@ -135,7 +135,7 @@ def clean_dataset(ds, cfg: CleaningConfig, columns: list[str], num_proc: int | N
     A row is dropped if any of its text columns is empty, shorter than min_chars or longer than
     max_chars after cleaning; with deduplicate, if all its text columns equal an earlier row's.
     """
-    if len(ds) == 0:
+    if len(ds) == 0 or not columns:  # no text column (chat data): nothing to clean or compare
         return ds, {}
     cleaned = (
         ds.with_format("arrow")

@@ -76,12 +76,8 @@ def load_task_splits(
     cache); rows dropped by cleaning are counted in `report`."""
     from llmkit.data.preprocess import clean_splits
 
-    # deduplication keys on the text columns; chat data has none (its messages are lists)
-    cleaning = cfg.cleaning
-    if not text_columns:
-        cleaning = cleaning.model_copy(update={"deduplicate": False})
     splits, dropped = clean_splits(
-        cfg.data, cleaning, cfg.split, text_columns, required_columns=needed
+        cfg.data, cfg.cleaning, cfg.split, text_columns, required_columns=needed
     )
     for split, reasons in dropped.items():
         for reason, count in reasons.items():

@@ -51,7 +51,7 @@ def latest_checkpoint(output_dir: Path) -> Path | None:
     return found[-1][1] if found else None
 
 
-def resolve_resume(output_dir: Path, resume: str, config_hint: str = "CONFIG") -> Path | None:
+def resolve_resume(output_dir: Path, resume: str) -> Path | None:
     """The checkpoint to continue from, or None for a fresh run. A fresh run into a non-empty
     output_dir is refused: it would mix two runs' metrics and overwrite a model."""
     output_dir = Path(output_dir)
@@ -70,7 +70,7 @@ def resolve_resume(output_dir: Path, resume: str, config_hint: str = "CONFIG") -
         found = f"it has checkpoints up to {latest.name}" if latest else "it is not empty"
         raise CheckpointError(
             f"output_dir {output_dir} already exists and {found}",
-            f"continue that run with `llmkit pretrain {config_hint} --resume` (train.resume=auto), "
+            "continue that run with the same command plus --resume (train.resume=auto), "
             "or choose a new output_dir",
         )
     return None

@@ -140,3 +140,18 @@ def test_debug_after_the_command_shows_the_traceback(tmp_path):
     assert plain.returncode == 2 and "Traceback" not in plain.stderr
     assert debug.returncode != 0 and "Traceback" in debug.stderr
     assert "ConfigError" in debug.stderr and "vocab_sise" in debug.stderr
+
+
+def test_a_task_union_key_error_names_the_key_the_user_wrote(cli, tmp_path):
+    """A discriminated union (finetune `task:`) must not leak its internal tag into the path."""
+    text = "stage: finetune\ntask:\n  type: seq2seq\n  source_prefx: 'x'\ndata:\n  train: t.jsonl\n"
+    line = _one_error_line(cli("config", "validate", _write(tmp_path, text)))
+    assert "unknown key 'task.source_prefx'" in line
+    assert "did you mean 'source_prefix'?" in line
+
+
+def test_a_bad_section_given_by_set_names_set_not_the_file(cli, tmp_path):
+    cfg = _write(tmp_path, GOOD)
+    line = _one_error_line(cli("config", "validate", cfg, "--set", "tokenizr.type=char"))
+    assert line.startswith("error: --set: unknown key 'tokenizr'")
+    assert "did you mean 'tokenizer'?" in line

@@ -64,3 +64,11 @@ def test_non_text_column_is_a_data_error():
     ds = Dataset.from_dict({"text": [1, 2]})
     with pytest.raises(DataError, match="column .text. holds int64 values"):
         clean_dataset(ds, CleaningConfig(), ["text"], None, "train")
+
+
+def test_no_text_columns_keeps_every_row_even_with_deduplicate():
+    """Chat data has no plain text column to compare; cleaning must pass it through."""
+    msgs = [[{"role": "user", "content": "hi"}]] * 3
+    ds = Dataset.from_dict({"messages": msgs})
+    out, dropped = clean_dataset(ds, CleaningConfig(deduplicate=True), [], None, "train")
+    assert len(out) == 3 and not any(dropped.values())
