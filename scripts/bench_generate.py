@@ -11,7 +11,7 @@ points to "text-generation"), so the pipeline comparison runs the same sentences
 through a decoder-only GPT-2 of the same size (4 layers, d 256): llmkit against
 `pipeline("text-generation", batch_size=…)`, both batched, same settings.
 
-    python scripts/bench_generate.py [--max-new-tokens 48] [--batch-size 32]
+    python scripts/bench_generate.py [--max-new-tokens 48] [--batch-size 32] [--threads N]
 
 Ends with: RESULT generate_speedup=<vs per-example loop> pipeline_speedup=<vs pipeline>
 identical=<true|false>
@@ -116,7 +116,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-new-tokens", type=int, default=48)
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument(
+        "--threads", type=int, default=None,
+        help="torch threads (default: torch's choice); 1 keeps timings stable on a busy machine",
+    )  # fmt: skip
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     transformers.utils.logging.disable_progress_bar()
     transformers.utils.logging.set_verbosity_error()
     prompts, corpus = sentences()
