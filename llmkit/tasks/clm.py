@@ -28,6 +28,12 @@ class CausalLMTask(PretrainTaskBase):
     def count_loss_items(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return (batch["labels"][:, 1:] != IGNORE_INDEX).sum()
 
+    def logits(self, model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        # Training never reuses keys/values: building the KV cache would be wasted work per step.
+        return model(
+            input_ids=batch["input_ids"], attention_mask=batch.get("attention_mask"), use_cache=False
+        ).logits
+
     def _token_losses(self, model, batch, reduction: str) -> torch.Tensor:
         logits = self.logits(model, batch)  # (B, T, V)
         targets = self._next_token_labels(batch["labels"])

@@ -67,15 +67,22 @@ class SeededCollate:
 
 
 def make_loader(
-    dataset, sampler: Sampler, batch_size: int, collate: SeededCollate, num_workers: int
+    dataset,
+    sampler: Sampler | None,
+    batch_size: int,
+    collate: SeededCollate,
+    num_workers: int,
+    drop_last: bool = False,
 ) -> DataLoader:
+    """drop_last for training: a short last batch would be an optimizer step on a few rows and,
+    under torch.compile, a recompile to dynamic shapes that slows every later step."""
     return DataLoader(
         dataset,
         batch_size=batch_size,
         sampler=sampler,
         collate_fn=collate,
         num_workers=num_workers,
-        drop_last=False,
+        drop_last=drop_last,
     )
 
 

@@ -131,13 +131,15 @@ def _setup(accelerator, task, splits, run_cfg, cfg: TrainConfig, output_dir: Pat
     eval_collate = SeededCollate(task.collate, cfg.seed, "validation", n, rank)
     sampler = task.train_sampler(train_set, cfg.batch_size, cfg.seed)
     sampler = sampler or EpochShuffleSampler(len(train_set), cfg.seed)
-    train_loader = make_loader(train_set, sampler, cfg.batch_size, train_collate, cfg.num_workers)
+    train_loader = make_loader(
+        train_set, sampler, cfg.batch_size, train_collate, cfg.num_workers, drop_last=True
+    )
     eval_set = splits["validation"] if "validation" in splits else None
     eval_loader = None
     if eval_set is not None and len(eval_set):
         eval_batch = cfg.eval.batch_size or cfg.batch_size
         eval_loader = make_loader(eval_set, None, eval_batch, eval_collate, cfg.num_workers)
-    micro_per_epoch = math.ceil(len(train_set) / (cfg.batch_size * n))
+    micro_per_epoch = len(train_set) // (cfg.batch_size * n)  # the loader drops a short last batch
     steps_per_epoch = max(micro_per_epoch // cfg.grad_accum_steps, 1)
     total_steps = cfg.max_steps or math.ceil(cfg.epochs * micro_per_epoch / cfg.grad_accum_steps)
     if cfg.schedule.warmup_steps > total_steps:
