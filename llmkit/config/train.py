@@ -16,7 +16,7 @@ class OptimizerConfig(Section):
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = Field(1e-8, gt=0)
     fused: bool | Literal["auto"] = "auto"
-    """Use the fused AdamW kernel; auto = where the device supports it (CUDA)."""
+    """Use the fused AdamW kernel (one kernel for all parameters); auto = on CUDA and CPU."""
 
 
 class ScheduleConfig(Section):

@@ -31,7 +31,7 @@ def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
 def build_optimizer(model: torch.nn.Module, cfg: OptimizerConfig, device: torch.device):
     fused = cfg.fused
     if fused == "auto":
-        fused = device.type == "cuda"
+        fused = device.type in ("cuda", "cpu")  # PyTorch has fused AdamW kernels for both
     return torch.optim.AdamW(
         param_groups(model, cfg.weight_decay),
         lr=cfg.lr,
