@@ -65,14 +65,14 @@ def root(
     """llmkit: preprocess → tokenizer → pretrain → finetune → eval → generate."""
 
 
-app.command("preprocess", epilog=preprocess.EXAMPLE)(preprocess.preprocess)
 app.add_typer(tokenizer.app, name="tokenizer")
-app.add_typer(config_cmd.app, name="config")
-app.command("plot", epilog=plot.EXAMPLE)(plot.plot)
+app.command("preprocess", epilog=preprocess.EXAMPLE)(preprocess.preprocess)
 app.command("pretrain", epilog=pretrain.EXAMPLE)(pretrain.pretrain)
 app.command("finetune", epilog=finetune.EXAMPLE)(finetune.finetune)
 app.command("eval", epilog=eval.EXAMPLE)(eval.eval_)
 app.command("generate", epilog=generate.EXAMPLE)(generate.generate)
+app.command("plot", epilog=plot.EXAMPLE)(plot.plot)
+app.add_typer(config_cmd.app, name="config")
 
 
 def main() -> None:

@@ -2,30 +2,30 @@
 
 from pathlib import Path
 
-import typer
-
-from llmkit.cli.common import ConfigArg, SetOpt
+from llmkit.cli.common import (
+    MULTI_PROCESS_EXAMPLE,
+    ConfigArg,
+    DryRunOpt,
+    ResumeOpt,
+    SetOpt,
+    with_resume,
+)
 
 EXAMPLE = (
     "Example: llmkit pretrain configs/tiny-gpt.yaml --set train.max_steps=200; "
-    "several processes: accelerate launch --num_processes 2 -m llmkit pretrain CONFIG"
+    f"{MULTI_PROCESS_EXAMPLE} pretrain CONFIG"
 )
 
 
 def pretrain(
     config: Path = ConfigArg,
     set_: list[str] = SetOpt,
-    resume: bool = typer.Option(
-        False, "--resume", help="Continue from the latest checkpoint in output_dir."
-    ),
-    dry_run: bool = typer.Option(
-        False, "--dry-run", help="Check config, model and data, run one step, write nothing."
-    ),
+    resume: bool = ResumeOpt,
+    dry_run: bool = DryRunOpt,
 ) -> None:
     """Pretrain a GPT-2/LLaMA (clm) or BERT/RoBERTa (mlm) model; output is a HF model dir."""
     from llmkit.config.load import load_config
     from llmkit.config.pretrain import PretrainConfig
     from llmkit.train.pretrain import run_pretrain
 
-    overrides = [*set_, "train.resume=auto"] if resume else set_
-    run_pretrain(load_config(PretrainConfig, config, overrides), dry_run=dry_run)
+    run_pretrain(load_config(PretrainConfig, config, with_resume(set_, resume)), dry_run=dry_run)
