@@ -188,7 +188,9 @@ def _fit(run: Run, state: TrainState, tracker, stop: StopSignals) -> None:
             if _validate(run, state, tracker):
                 acc.print(f"early stopping at step {state.step}: no improvement in validation")
                 break
-        if _due(state.step, cfg.checkpoint.every_steps, last):
+        # keep_best needs a checkpoint of every new best, whatever the checkpoint cadence
+        new_best = cfg.checkpoint.keep_best and state.best_step == state.step
+        if _due(state.step, cfg.checkpoint.every_steps, last) or new_best:
             _check_finite(run, first_bad_step, state)
             _save(run, state, window)
         if _stop_requested(run, stop, state.step):

@@ -62,3 +62,25 @@ def test_unseen_validation_label_exits_2_naming_it(cli, tmp_path, masked_tokeniz
     result = cli("finetune", path)
     assert result.exit_code == 2
     assert "data.validation column 'label': row 1 has label 'neutral'" in result.output
+
+
+def test_early_stopping_ends_the_run_and_the_best_checkpoint_is_kept(
+    cli, tmp_path, masked_tokenizer_dir
+):
+    """lr 0 never improves on the first validation: patience 2 stops at the third one (step 3),
+    and keep_best keeps step 1's checkpoint although the cadence would have pruned it."""
+    out = tmp_path / "early"
+    train = {
+        "batch_size": 8,
+        "max_steps": 50,
+        "optimizer": {"lr": 1e-12},
+        "eval": {"every_steps": 1, "best_metric": "loss", "early_stopping_patience": 2},
+        "checkpoint": {"every_steps": 1, "keep_last": 1, "keep_best": True},
+        "logging": {"every_steps": 1, "live": False, "trackers": []},
+    }
+    result = cli("finetune", _write_config(tmp_path, masked_tokenizer_dir, out, train=train))
+    assert result.exit_code == 0, result.output
+    assert "early stopping at step 3" in result.output
+    kept = sorted(p.name for p in (out / "checkpoints").iterdir())
+    assert kept == ["step-1", "step-3"]
+    assert (out / "model.safetensors").is_file()
