@@ -31,7 +31,9 @@ class CausalLMTask(PretrainTaskBase):
     def logits(self, model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         # Training never reuses keys/values: building the KV cache would be wasted work per step.
         return model(
-            input_ids=batch["input_ids"], attention_mask=batch.get("attention_mask"), use_cache=False
+            input_ids=batch["input_ids"],
+            attention_mask=batch.get("attention_mask"),
+            use_cache=False,
         ).logits
 
     def _token_losses(self, model, batch, reduction: str) -> torch.Tensor:
