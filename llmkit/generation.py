@@ -72,6 +72,22 @@ def _encode(
     return ids
 
 
+def _check_context(model: PreTrainedModel, ids: list[list[int]], settings: GenerationSettings):
+    """A decoder with learned positions (GPT-2) cannot go past its last position: say so before
+    generating instead of failing deep inside the embedding lookup."""
+    config = model.config
+    context = getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", 0)
+    longest = max(range(len(ids)), key=lambda i: len(ids[i]))
+    needed = len(ids[longest]) + settings.max_new_tokens
+    if context and needed > context:
+        raise ConfigError(
+            f"prompt {longest + 1} has {len(ids[longest])} tokens; with generation.max_new_tokens "
+            f"{settings.max_new_tokens} that is {needed} positions, beyond the model's context "
+            f"of {context}",
+            "lower generation.max_new_tokens or set generation.max_input_tokens",
+        )
+
+
 @contextmanager
 def _inference(model: torch.nn.Module, seed: int):
     """Eval mode, no autograd, seeded forked RNG; restores the model's train/eval mode."""
@@ -103,6 +119,8 @@ def generate_texts(
         return []
     left = not is_encoder_decoder(model)
     ids = _encode(tokenizer, prompts, settings, left)
+    if left:
+        _check_context(model, ids, settings)
     gen_config = generation_config(model, tokenizer, settings)
     # Longest first: the first batch shows at once whether memory suffices.
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]), reverse=True)
@@ -136,6 +154,8 @@ def stream_text(
 
     left = not is_encoder_decoder(model)
     ids = _encode(tokenizer, [prompt], settings, left)[0]
+    if left:
+        _check_context(model, [ids], settings)
     streamer = TextIteratorStreamer(tokenizer, skip_prompt=left, skip_special_tokens=True)
     inputs = {"input_ids": torch.tensor([ids], device=model.device)}
     gen_config = generation_config(model, tokenizer, settings)

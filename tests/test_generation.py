@@ -6,7 +6,7 @@ import transformers
 
 from llmkit.config.generate import GenerationSettings
 from llmkit.config.model import ModelConfig
-from llmkit.errors import DataError
+from llmkit.errors import ConfigError, DataError
 from llmkit.generation import generate_texts, generation_config, stream_text
 from llmkit.models.build import load_or_build
 
@@ -106,3 +106,16 @@ def test_a_prompt_that_tokenizes_to_nothing_is_a_data_error(model_and_tokenizer)
     model, tokenizer = model_and_tokenizer
     with pytest.raises(DataError, match="prompt 2 is empty"):
         generate_texts(model, tokenizer, ["hello", ""], GenerationSettings(max_new_tokens=2))
+
+
+def test_a_generation_past_a_decoders_positions_is_a_config_error(model_and_tokenizer):
+    """GPT-2 has 64 learned positions here: asking for more must name the setting to change."""
+    model, tokenizer = model_and_tokenizer
+    settings = GenerationSettings(max_new_tokens=200)
+    if model.config.is_encoder_decoder:  # T5's relative positions have no such limit
+        assert generate_texts(model, tokenizer, ["hello"], GenerationSettings(max_new_tokens=70))
+        return
+    with pytest.raises(ConfigError, match="generation.max_new_tokens 200 .* context of 64"):
+        generate_texts(model, tokenizer, ["hello"], settings)
+    with pytest.raises(ConfigError, match="context of 64"):
+        list(stream_text(model, tokenizer, "hello", settings))
