@@ -77,3 +77,15 @@ def pad_token_batch(
         if key in examples[0]:
             batch[key] = pad_sequences([ex[key] for ex in examples], pad)
     return batch
+
+
+def pad_ids_and_labels(
+    examples: list[dict[str, Any]], pad_token_id: int
+) -> dict[str, torch.Tensor]:
+    """input_ids padded with the pad token, labels with -100 (no loss), and an attention mask of
+    the real tokens: the batch of every task whose examples are (input_ids, labels)."""
+    batch = pad_token_batch(examples, {"input_ids": pad_token_id, "labels": -100})
+    lengths = torch.tensor([len(ex["input_ids"]) for ex in examples])
+    width = batch["input_ids"].shape[1]
+    batch["attention_mask"] = (torch.arange(width)[None, :] < lengths[:, None]).long()
+    return batch

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from datasets import DatasetDict
 
 from llmkit.errors import DataError
-from llmkit.tasks.batching import pad_token_batch
+from llmkit.tasks.batching import pad_ids_and_labels
 from llmkit.tasks.finetune_common import (
     FinetuneTaskBase,
     load_task_splits,
@@ -107,13 +107,7 @@ class Seq2SeqTask(FinetuneTaskBase):
         }
 
     def collate(self, examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        batch = pad_token_batch(
-            examples, {"input_ids": self.tokenizer.pad_token_id, "labels": IGNORE}
-        )
-        lengths = torch.tensor([len(ex["input_ids"]) for ex in examples])
-        width = batch["input_ids"].shape[1]
-        batch["attention_mask"] = (torch.arange(width)[None, :] < lengths[:, None]).long()
-        return batch
+        return pad_ids_and_labels(examples, self.tokenizer.pad_token_id)
 
     def _logits(self, model, batch) -> torch.Tensor:
         decoder_input_ids = unwrap(model).prepare_decoder_input_ids_from_labels(

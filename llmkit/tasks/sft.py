@@ -15,7 +15,7 @@ from datasets import Dataset, DatasetDict
 
 from llmkit.config.finetune import DEFAULT_CHAT_TEMPLATE
 from llmkit.errors import ConfigError, DataError
-from llmkit.tasks.batching import pad_token_batch
+from llmkit.tasks.batching import pad_ids_and_labels
 from llmkit.tasks.finetune_common import FinetuneTaskBase, load_task_splits
 
 IGNORE = -100
@@ -155,13 +155,7 @@ class SFTTask(FinetuneTaskBase):
         }
 
     def collate(self, examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        batch = pad_token_batch(
-            examples, {"input_ids": self.tokenizer.pad_token_id, "labels": IGNORE}
-        )
-        lengths = torch.tensor([len(ex["input_ids"]) for ex in examples])
-        width = batch["input_ids"].shape[1]
-        batch["attention_mask"] = (torch.arange(width)[None, :] < lengths[:, None]).long()
-        return batch
+        return pad_ids_and_labels(examples, self.tokenizer.pad_token_id)
 
     # ---- loss and evaluation ----------------------------------------------------------------
 
