@@ -20,6 +20,7 @@ from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerB
 
 from llmkit.config.generate import GenerateConfig, GenerationSettings
 from llmkit.errors import CheckpointError, ConfigError, DataError
+from llmkit.models.build import from_pretrained
 
 
 def is_encoder_decoder(model: PreTrainedModel) -> bool:
@@ -197,7 +198,7 @@ def load_generator(model_dir: str, device: str = "auto"):
             f"{path} is not a model directory (no config.json); point at the output_dir of "
             "`llmkit pretrain` or `llmkit finetune`"
         )
-    config = transformers.AutoConfig.from_pretrained(model_dir)
+    config = from_pretrained(transformers.AutoConfig, model_dir, "model")
     if getattr(config, "is_encoder_decoder", False):
         auto = transformers.AutoModelForSeq2SeqLM
     else:
@@ -208,7 +209,7 @@ def load_generator(model_dir: str, device: str = "auto"):
         raise CheckpointError(
             f"{model_dir}: a {config.model_type} model cannot generate text ({e})"
         ) from None
-    tokenizer = transformers.AutoTokenizer.from_pretrained(model_dir)
+    tokenizer = from_pretrained(transformers.AutoTokenizer, model_dir, "model")
     return model.to(pick_device(device)).eval(), tokenizer
 
 

@@ -90,3 +90,42 @@ def cli():
         return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
 
     return run
+
+
+def save_tiny_model(family: str, auto_name: str, tokenizer_dir, out_dir, **kwargs):
+    import torch
+    import transformers
+
+    from llmkit.config.model import ModelConfig
+    from llmkit.models.build import load_or_build
+
+    torch.manual_seed(0)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(tokenizer_dir)
+    cfg = ModelConfig(
+        family=family, n_layers=2, hidden_size=32, context_length=64, tie_embeddings=False
+    )
+    model = load_or_build(cfg, getattr(transformers, auto_name), tokenizer, **kwargs)
+    output = model.get_output_embeddings()
+    if output is not None:
+        with torch.no_grad():  # a random T5 head predicts <pad> forever; vary the outputs
+            output.weight.normal_(0.0, 1.0)
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    return out_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_model():
+    """save_tiny_model(family, AutoModelFor… name, tokenizer_dir, out_dir, **model_kwargs)."""
+    return save_tiny_model
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny models run fastest on one torch thread, above all on a loaded 2-core machine."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -10,14 +10,7 @@ from llmkit.errors import ConfigError, DataError
 from llmkit.generation import generate_texts, generation_config, stream_text
 from llmkit.models.build import load_or_build
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread, above all on a loaded 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module", params=["gpt2", "t5"])

@@ -66,6 +66,22 @@ def architecture_config(cfg: ModelConfig, tokenizer: PreTrainedTokenizerBase) ->
     )  # fmt: skip
 
 
+def from_pretrained(loader: Any, name: str, key: str, **kwargs: Any) -> Any:
+    """`loader.from_pretrained(name)` for an Auto… class. A name that is neither a local directory
+    nor a hub id that can be fetched (there is no network offline) becomes one clear error
+    naming the config key, instead of a hub client traceback."""
+    try:
+        return loader.from_pretrained(name, **kwargs)
+    except OSError as e:
+        local = Path(name).expanduser()
+        reason = "no such local directory" if not local.exists() else str(e).splitlines()[0]
+        raise CheckpointError(
+            f"{key}: cannot load {name!r}: {reason}",
+            "give a local model directory (e.g. a `llmkit pretrain` output_dir); a hub id needs "
+            "network access",
+        ) from None
+
+
 def load_or_build(
     cfg: ModelConfig,
     auto_class: type,
@@ -81,8 +97,12 @@ def load_or_build(
                 f"model.pretrained: {local} has no config.json; point it at a Hugging Face model "
                 "directory such as the output_dir of `llmkit pretrain`"
             )
-        return auto_class.from_pretrained(
-            cfg.pretrained, attn_implementation=cfg.attn_implementation, **kwargs
+        return from_pretrained(
+            auto_class,
+            cfg.pretrained,
+            "model.pretrained",
+            attn_implementation=cfg.attn_implementation,
+            **kwargs,
         )
     config = architecture_config(cfg, tokenizer)
     for key, value in kwargs.items():

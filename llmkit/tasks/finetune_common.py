@@ -13,6 +13,7 @@ from datasets import Dataset, DatasetDict
 from llmkit.config.finetune import FinetuneConfig
 from llmkit.errors import CheckpointError, DataError
 from llmkit.models import adapters
+from llmkit.models.build import from_pretrained
 from llmkit.tasks.batching import LengthGroupedSampler
 
 _FALLBACK_MAX_LENGTH = 512
@@ -31,10 +32,7 @@ def load_tokenizer(cfg: FinetuneConfig):
             f"{key}: {path} holds no tokenizer files (tokenizer.json / tokenizer_config.json)",
             "set tokenizer: to a directory made by `llmkit tokenizer train` or save_pretrained",
         )
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(source)
-    except OSError as e:
-        raise CheckpointError(f"{key}: cannot load a tokenizer from {source!r}: {e}") from None
+    tokenizer = from_pretrained(AutoTokenizer, source, key)
     if tokenizer.pad_token is None:
         # decoder-only tokenizers often lack one; padding positions never carry loss anyway
         tokenizer.pad_token = tokenizer.eos_token
@@ -47,7 +45,7 @@ def model_max_positions(cfg: FinetuneConfig, tokenizer) -> int:
         return cfg.model.context_length
     from transformers import AutoConfig
 
-    config = AutoConfig.from_pretrained(cfg.model.pretrained)
+    config = from_pretrained(AutoConfig, cfg.model.pretrained, "model.pretrained")
     for attr in ("max_position_embeddings", "n_positions"):
         value = getattr(config, attr, None)
         if isinstance(value, int) and value > 0:
@@ -83,20 +81,7 @@ def load_task_splits(
         for reason, count in reasons.items():
             if count:
                 report.record(split, **{f"dropped_{reason}": count})
-    splits = DatasetDict(splits)
-    check_columns(splits, needed)
-    return splits
-
-
-def check_columns(splits: DatasetDict, needed: list[str]) -> None:
-    for split, ds in splits.items():
-        missing = [c for c in needed if c not in ds.column_names]
-        if missing:
-            raise DataError(
-                f"data.{split}: no column {', '.join(repr(c) for c in missing)}; "
-                f"columns are: {', '.join(ds.column_names)}",
-                "map your columns in data.columns (e.g. data.columns.text: sentence)",
-            )
+    return DatasetDict(splits)  # clean_splits has checked the `needed` columns exist
 
 
 def tokenize_counting_truncation(
@@ -200,3 +185,17 @@ class FinetuneTaskBase:
                 (out / name).unlink(missing_ok=True)
             adapters.save_adapter(model, out / "adapter")
             adapters.merged_copy(model).save_pretrained(str(out))
+
+
+class PerTokenLabelLoss:
+    """Loss for tasks whose batch carries a label per output position (-100 = no loss):
+    token classification and seq2seq. The task supplies `_logits(model, batch)`."""
+
+    def count_loss_items(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return (batch["labels"] != -100).sum()
+
+    def loss_sum(self, model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        logits = self._logits(model, batch)  # (B, T, C)
+        return torch.nn.functional.cross_entropy(
+            logits.flatten(0, 1).float(), batch["labels"].flatten(), reduction="sum"
+        )

@@ -16,6 +16,7 @@ from llmkit.errors import DataError
 from llmkit.tasks.batching import pad_ids_and_labels
 from llmkit.tasks.finetune_common import (
     FinetuneTaskBase,
+    PerTokenLabelLoss,
     load_task_splits,
     tokenize_counting_truncation,
 )
@@ -30,7 +31,7 @@ def unwrap(model: torch.nn.Module) -> torch.nn.Module:
     return model
 
 
-class Seq2SeqTask(FinetuneTaskBase):
+class Seq2SeqTask(PerTokenLabelLoss, FinetuneTaskBase):
     name = "seq2seq"
     auto_class_name = "AutoModelForSeq2SeqLM"
     peft_task_type = "SEQ_2_SEQ_LM"
@@ -118,15 +119,6 @@ class Seq2SeqTask(FinetuneTaskBase):
             attention_mask=batch["attention_mask"],
             decoder_input_ids=decoder_input_ids,
         ).logits
-
-    def count_loss_items(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return (batch["labels"] != IGNORE).sum()
-
-    def loss_sum(self, model, batch) -> torch.Tensor:
-        logits = self._logits(model, batch)
-        return F.cross_entropy(
-            logits.flatten(0, 1).float(), batch["labels"].flatten(), reduction="sum"
-        )
 
     def evaluate_batch(self, model, batch) -> dict[str, Any]:
         from llmkit.generation import generation_config

@@ -14,7 +14,7 @@ from datasets import DatasetDict
 
 from llmkit.errors import DataError
 from llmkit.tasks.batching import pad_token_batch
-from llmkit.tasks.finetune_common import FinetuneTaskBase, load_task_splits
+from llmkit.tasks.finetune_common import FinetuneTaskBase, PerTokenLabelLoss, load_task_splits
 from llmkit.tasks.labels import LabelMap
 
 IGNORE = -100
@@ -42,7 +42,7 @@ def align_labels(word_ids: list[int | None], word_labels: list[int], all_subword
     return labels, first
 
 
-class TokenClassificationTask(FinetuneTaskBase):
+class TokenClassificationTask(PerTokenLabelLoss, FinetuneTaskBase):
     name = "token-classification"
     auto_class_name = "AutoModelForTokenClassification"
     peft_task_type = "TOKEN_CLS"
@@ -151,15 +151,6 @@ class TokenClassificationTask(FinetuneTaskBase):
 
     def _logits(self, model, batch) -> torch.Tensor:
         return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-
-    def count_loss_items(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return (batch["labels"] != IGNORE).sum()
-
-    def loss_sum(self, model, batch) -> torch.Tensor:
-        logits = self._logits(model, batch)
-        return F.cross_entropy(
-            logits.flatten(0, 1).float(), batch["labels"].flatten(), reduction="sum"
-        )
 
     def evaluate_batch(self, model, batch) -> dict[str, Any]:
         logits = self._logits(model, batch)

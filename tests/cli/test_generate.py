@@ -3,30 +3,15 @@
 import json
 
 import pytest
-import torch
-import transformers
-
-from llmkit.config.model import ModelConfig
-from llmkit.models.build import load_or_build
 
 
 @pytest.fixture(scope="module")
-def gpt2_dir(tmp_path_factory, causal_tokenizer_dir):
-    torch.manual_seed(0)
-    tokenizer = transformers.AutoTokenizer.from_pretrained(causal_tokenizer_dir)
-    cfg = ModelConfig(family="gpt2", n_layers=2, hidden_size=32, context_length=64)
+def gpt2_dir(tmp_path_factory, causal_tokenizer_dir, tiny_model):
     out = tmp_path_factory.mktemp("gen_gpt2")
-    load_or_build(cfg, transformers.AutoModelForCausalLM, tokenizer).save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    return out
+    return tiny_model("gpt2", "AutoModelForCausalLM", causal_tokenizer_dir, out)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _rows(output: str) -> list[dict]:
@@ -79,3 +64,9 @@ def test_not_a_model_and_no_prompts_exit_2(cli, gpt2_dir, tmp_path):
     bad.write_text('{"text": "hi"}\n')
     result = cli("generate", gpt2_dir, "--input-file", bad)
     assert result.exit_code == 2 and "no field 'prompt' (present: text)" in result.output
+
+
+def test_a_model_that_is_neither_a_directory_nor_loadable_exits_2(cli, tmp_path):
+    result = cli("generate", str(tmp_path / "no-such-model"), "--prompt", "hi")
+    assert result.exit_code == 2
+    assert "cannot load" in result.stderr and "no such local directory" in result.stderr

@@ -124,3 +124,15 @@ def test_lora_finetune_writes_adapter_and_equivalent_merged_model(tmp_path, mask
         torch.testing.assert_close(
             merged(**batch).logits, base_model.eval()(**batch).logits, rtol=1e-4, atol=1e-5
         )
+
+
+def test_a_missing_pretrained_model_is_a_checkpoint_error_naming_the_key(tmp_path):
+    import transformers
+
+    from llmkit.config.model import ModelConfig
+    from llmkit.errors import CheckpointError
+    from llmkit.models.build import load_or_build
+
+    cfg = ModelConfig(pretrained=str(tmp_path / "missing"))
+    with pytest.raises(CheckpointError, match="model.pretrained: cannot load .*no such local"):
+        load_or_build(cfg, transformers.AutoModelForCausalLM, tokenizer=None)
