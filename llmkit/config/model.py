@@ -30,8 +30,9 @@ class ModelConfig(Section):
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
     tie_embeddings: bool = True
     """Share input and output embeddings."""
-    attn_implementation: Literal["sdpa", "eager", "flash_attention_2"] = "sdpa"
-    """PyTorch SDPA by default; flash_attention_2 needs the flash-attn package and a GPU."""
+    attn_implementation: Literal["auto", "sdpa", "eager", "flash_attention_2"] = "auto"
+    """auto = PyTorch SDPA, except eager attention when training in bf16 on a CPU, where SDPA's
+    bf16 backward is slow (llmkit.train.precision). flash_attention_2 needs flash-attn and a GPU."""
 
     @model_validator(mode="after")
     def _heads_divide(self):

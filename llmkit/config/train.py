@@ -73,9 +73,10 @@ class TrainConfig(Section):
     """Epochs to run when max_steps is null."""
     max_grad_norm: float | None = Field(1.0, gt=0)
     """Clip the global gradient norm; null disables clipping."""
-    precision: Literal["auto", "fp32", "bf16", "fp16"] = "fp32"
-    """Mixed precision. auto = bf16 on a GPU that supports it, else fp32 (CPU bf16 is only fast
-    with AVX512-BF16/AMX, so it is never chosen automatically). fp16 needs a GPU."""
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    """Mixed precision (bf16/fp16 autocast over fp32 weights). auto = bf16 on a GPU that supports
+    it or on a CPU with native bf16 (AVX512-BF16/AMX flags), else fp32: without them CPU bf16 is
+    ~16× slower (llmkit.train.precision). fp16 needs a GPU."""
     compile: bool = False
     """torch.compile the model."""
     seed: int = 42

@@ -86,10 +86,15 @@ def load_or_build(
     cfg: ModelConfig,
     auto_class: type,
     tokenizer: PreTrainedTokenizerBase,
+    precision: str = "fp32",
     **kwargs: Any,
 ) -> transformers.PreTrainedModel:
-    """`auto_class` is an AutoModelFor… class; kwargs go to from_pretrained/from_config
+    """`auto_class` is an AutoModelFor… class; `precision` is the run's train.precision (it
+    decides what attn_implementation auto means); kwargs go to from_pretrained/from_config
     (e.g. num_labels, id2label)."""
+    from llmkit.train.precision import resolve_attention
+
+    attention = resolve_attention(cfg.attn_implementation, precision)
     if cfg.pretrained is not None:
         local = Path(cfg.pretrained)
         if local.exists() and not (local / "config.json").is_file():
@@ -101,10 +106,10 @@ def load_or_build(
             auto_class,
             cfg.pretrained,
             "model.pretrained",
-            attn_implementation=cfg.attn_implementation,
+            attn_implementation=attention,
             **kwargs,
         )
     config = architecture_config(cfg, tokenizer)
     for key, value in kwargs.items():
         setattr(config, key, value)
-    return auto_class.from_config(config, attn_implementation=cfg.attn_implementation)
+    return auto_class.from_config(config, attn_implementation=attention)

@@ -161,7 +161,13 @@ class FinetuneTaskBase:
         from llmkit.models.build import load_or_build
 
         auto_class = getattr(transformers, self.auto_class_name)
-        model = load_or_build(self.cfg.model, auto_class, self.tokenizer, **self.model_kwargs())
+        model = load_or_build(
+            self.cfg.model,
+            auto_class,
+            self.tokenizer,
+            self.cfg.train.precision,
+            **self.model_kwargs(),
+        )
         return adapters.prepare_for_training(
             model, self.cfg.lora, self.cfg.freeze, self.peft_task_type
         )

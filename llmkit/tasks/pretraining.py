@@ -85,7 +85,7 @@ class PretrainTaskBase:
         from llmkit.models.build import load_or_build
 
         auto_class = getattr(transformers, self.auto_class_name)
-        model = load_or_build(self.cfg.model, auto_class, self.tokenizer)
+        model = load_or_build(self.cfg.model, auto_class, self.tokenizer, self.cfg.train.precision)
         self._check_fits(model)
         return model
 

@@ -28,7 +28,8 @@ from llmkit.config.train import TrainConfig
 from llmkit.errors import DataError, UserError
 from llmkit.train import checkpoint as ckpt
 from llmkit.train.batches import EpochShuffleSampler, SeededCollate, make_loader, micro_batch_stream
-from llmkit.train.optim import accelerate_precision, build_optimizer, build_scheduler
+from llmkit.train.optim import build_optimizer, build_scheduler
+from llmkit.train.precision import accelerate_precision
 from llmkit.train.signals import StopSignals, TrainingInterrupted
 from llmkit.train.state import TrainState
 from llmkit.train.validation import evaluate
@@ -66,11 +67,12 @@ def train(run_cfg, task, output_dir, train_cfg: TrainConfig, dry_run: bool = Fal
     With dry_run: report sizes, show one batch, run one optimizer step and write nothing."""
     output_dir = Path(output_dir)
     resume_from = None if dry_run else ckpt.resolve_resume(output_dir, train_cfg.resume)
+    _forget_previous_accelerator()
     accelerator = Accelerator(
         gradient_accumulation_plugin=GradientAccumulationPlugin(
             num_steps=train_cfg.grad_accum_steps, sync_with_dataloader=False
         ),
-        mixed_precision=accelerate_precision(train_cfg),
+        mixed_precision=accelerate_precision(train_cfg.precision),
         project_dir=str(output_dir),
         step_scheduler_with_optimizer=False,  # we step it once per optimizer step ourselves
         cpu=_launched_without_gpus(),
@@ -101,6 +103,15 @@ def train(run_cfg, task, output_dir, train_cfg: TrainConfig, dry_run: bool = Fal
     finally:
         tracker.close()
     return _save_final_model(run, state)
+
+
+def _forget_previous_accelerator() -> None:
+    """Accelerate keeps one AcceleratorState per process and refuses a second Accelerator with
+    another mixed precision. Runs chained in one process (a pipeline, the tests) each bring their
+    own, so the previous run's state goes; the process group (PartialState) stays."""
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(reset_partial_state=False)
 
 
 def _launched_without_gpus() -> bool:

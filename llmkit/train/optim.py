@@ -4,7 +4,7 @@ import math
 
 import torch
 
-from llmkit.config.train import OptimizerConfig, ScheduleConfig, TrainConfig
+from llmkit.config.train import OptimizerConfig, ScheduleConfig
 from llmkit.errors import ConfigError
 
 
@@ -63,14 +63,3 @@ def build_scheduler(optimizer, cfg: ScheduleConfig, base_lr: float, total_steps:
     return torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: lr_factor(step, cfg, base_lr, total_steps)
     )
-
-
-def accelerate_precision(train_cfg: TrainConfig) -> str:
-    """train.precision → Accelerator(mixed_precision=…). auto never picks bf16 on a CPU: without
-    AVX512-BF16/AMX it runs ~16× slower than fp32 (BASELINES.md)."""
-    from llmkit.train.preflight import resolve_precision
-
-    precision = resolve_precision(train_cfg.precision)
-    if precision == "fp16" and not torch.cuda.is_available():
-        raise ConfigError("train.precision: fp16 needs a GPU; use fp32, or bf16 on a CPU with AMX")
-    return {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}[precision]

@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from llmkit.config.train import TrainConfig
+from llmkit.train.precision import resolve_precision
 
 IGNORE_INDEX = -100
 """Label value that carries no loss (transformers' and PyTorch's cross-entropy convention)."""
@@ -25,15 +26,6 @@ def count_parameters(model: torch.nn.Module) -> tuple[int, int]:
         total += p.numel()
         trainable += p.numel() if p.requires_grad else 0
     return total, trainable
-
-
-def resolve_precision(precision: str) -> str:
-    """What `auto` becomes on this machine: bf16 on a GPU that supports it, else fp32."""
-    if precision != "auto":
-        return precision
-    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
-        return "bf16"
-    return "fp32"
 
 
 def _layer_shape(model: torch.nn.Module) -> tuple[int, int, int, int]:

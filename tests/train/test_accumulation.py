@@ -16,7 +16,11 @@ def ragged_data_dir(tmp_path_factory, causal_tokenizer_dir, corpus_lines):
 
 
 def test_accumulated_micro_batches_equal_one_big_batch(tmp_path, ragged_data_dir):
-    common = dict(max_steps=3, max_grad_norm=None, logging={"every_steps": 1, "trackers": []})
+    # fp32: bf16 autocast rounds differently for a batch of 4 and a batch of 8
+    common = dict(
+        max_steps=3, max_grad_norm=None, precision="fp32",
+        logging={"every_steps": 1, "trackers": []},
+    )  # fmt: skip
     big = run_pretrain(tiny_config(tmp_path / "big", ragged_data_dir, batch_size=8, **common))
     small = run_pretrain(
         tiny_config(tmp_path / "acc", ragged_data_dir, batch_size=4, grad_accum_steps=2, **common)

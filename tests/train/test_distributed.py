@@ -14,7 +14,7 @@ from llmkit.train.pretrain import run_pretrain
 
 def test_two_processes_match_one_process_with_the_same_global_batch(tmp_path, clm_data_dir):
     common = dict(
-        max_steps=6, eval={"every_steps": 6}, checkpoint={"every_steps": 3},
+        max_steps=6, eval={"every_steps": 6}, checkpoint={"every_steps": 3}, precision="fp32",
         logging={"every_steps": 3, "trackers": [], "live": False},
     )  # fmt: skip
     one = run_pretrain(tiny_config(tmp_path / "one", clm_data_dir, batch_size=8, **common))

@@ -40,7 +40,7 @@ def test_count_parameters_counts_tied_weights_once_and_frozen_ones_apart():
 
 
 def test_memory_estimate_grows_with_parameters_batch_and_precision():
-    cfg = TrainConfig(batch_size=4)
+    cfg = TrainConfig(batch_size=4, precision="fp32")
     small, big = _gpt(hidden=32), _gpt(hidden=64)
     base = estimate_memory_bytes(small, cfg, seq_len=64)
     assert base > 16 * count_parameters(small)[0]  # weights+grads+AdamW alone are 16 B/param
@@ -90,7 +90,7 @@ def test_describe_batch_shows_sequence_level_targets(masked_tokenizer_dir):
 
 def test_print_preflight_reports_the_run_shape():
     console = Console(record=True, width=200)
-    cfg = TrainConfig(batch_size=4, grad_accum_steps=2, max_steps=100)
+    cfg = TrainConfig(batch_size=4, grad_accum_steps=2, max_steps=100, precision="fp32")
     rows = print_preflight(
         _gpt(), cfg, seq_len=64, num_devices=2, steps_per_epoch=50, total_steps=100,
         batch_description="[bold green]⟦hello⟧[/bold green]", console=console,
