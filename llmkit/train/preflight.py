@@ -187,6 +187,7 @@ def preflight_rows(
         "steps per epoch": f"{steps_per_epoch:,}",
         "total steps": f"{total_steps:,}",
         "precision": shown_precision + (" + torch.compile" if train_cfg.compile else ""),
+        "attention": str(getattr(model.config, "_attn_implementation", None) or "default"),
         "devices": str(num_devices),
     }
 

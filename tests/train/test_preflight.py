@@ -98,6 +98,7 @@ def test_print_preflight_reports_the_run_shape():
     assert rows["tokens per optimizer step"].startswith("1,024 ")
     assert rows["steps per epoch"] == "50" and rows["total steps"] == "100"
     assert rows["precision"] == "fp32" and rows["devices"] == "2"
+    assert rows["attention"] == "sdpa"
     shown = console.export_text()
     assert "memory per device" in shown and "⟦hello⟧" in shown
 
