@@ -6,10 +6,10 @@ is ~16× *slower* on a CPU without them, where oneDNN emulates it (BASELINES.md)
 bf16 only where the hardware has it, read from the CPU's feature flags rather than timed, so that
 every process and every resumed run decides the same way.
 
-On a CPU, PyTorch's bf16 flash-attention backward kernel is slow (3.3 ms against 0.4 ms in fp32
-for a 4-head, 64-token batch of 12), while the matmul-and-softmax ("eager") attention runs its
-products at bf16 speed; `attn_implementation: auto` therefore means eager attention for bf16 on a
-CPU and SDPA everywhere else.
+On a CPU, PyTorch's bf16 flash-attention backward kernel is slow (3.3 ms against 0.9 ms in fp32
+per call for a 4-head, 64-token batch of 12), while the matmul-and-softmax ("eager") attention runs
+its products at bf16 speed; `attn_implementation: auto` therefore means eager attention for bf16
+on a CPU and SDPA everywhere else.
 """
 
 import functools
