@@ -78,7 +78,8 @@ class TrainConfig(Section):
     it or on a CPU with native bf16 (AVX512-BF16/AMX flags), else fp32: without them CPU bf16 is
     ~16× slower (llmkit.train.precision). fp16 needs a GPU."""
     compile: bool = False
-    """torch.compile the model."""
+    """torch.compile the training step's forward and loss (the model alone under several
+    processes, where DDP/FSDP wrap it)."""
     seed: int = 42
     deterministic: bool = False
     """Ask PyTorch for deterministic algorithms (slower on GPU)."""

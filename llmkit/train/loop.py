@@ -60,6 +60,8 @@ class Run:
     eval_collate: SeededCollate
     steps_per_epoch: int
     total_steps: int
+    loss_sum: Any
+    """task.loss_sum, compiled with the model into one graph under train.compile."""
 
 
 def train(run_cfg, task, output_dir, train_cfg: TrainConfig, dry_run: bool = False) -> Path:
@@ -160,14 +162,19 @@ def _setup(accelerator, task, splits, run_cfg, cfg: TrainConfig, output_dir: Pat
         )
     optimizer = build_optimizer(model, cfg.optimizer, accelerator.device)
     scheduler = build_scheduler(optimizer, cfg.schedule, cfg.optimizer.lr, total_steps)
-    if cfg.compile:
-        model = torch.compile(model)
+    loss_sum = task.loss_sum
+    if cfg.compile and accelerator.num_processes == 1:
+        # One graph for forward and loss: the logits never leave it, and the cross-entropy fuses
+        # with the head (6% per step for the baby GPT in bf16 on a CPU).
+        loss_sum = torch.compile(task.loss_sum)
+    elif cfg.compile:
+        model = torch.compile(model)  # DDP/FSDP wrap a compiled model, as their docs do
     model, optimizer, train_loader, eval_loader, scheduler = accelerator.prepare(
         model, optimizer, train_loader, eval_loader, scheduler
     )
     return Run(
         accelerator, task, cfg, run_cfg, output_dir, model, optimizer, scheduler, train_loader,
-        eval_loader, train_collate, eval_collate, steps_per_epoch, total_steps,
+        eval_loader, train_collate, eval_collate, steps_per_epoch, total_steps, loss_sum,
     )  # fmt: skip
 
 
@@ -233,7 +240,7 @@ def optimizer_step(run: Run, micro_batches: list[dict], window: "_Window") -> to
     step_loss = torch.zeros((), device=acc.device)
     for batch in micro_batches:
         with acc.accumulate(model):
-            loss_sum = task.loss_sum(model, batch)
+            loss_sum = run.loss_sum(model, batch)
             acc.backward(loss_sum * scale)
             if acc.sync_gradients and cfg.max_grad_norm is not None:
                 window.grad_norm = acc.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
