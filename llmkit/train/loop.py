@@ -61,7 +61,8 @@ class Run:
     steps_per_epoch: int
     total_steps: int
     loss_sum: Any
-    """task.loss_sum, compiled with the model into one graph under train.compile."""
+    """task.loss_sum; under train.compile on one process, compiled with the model into one graph
+    (validation runs the model uncompiled)."""
 
 
 def train(run_cfg, task, output_dir, train_cfg: TrainConfig, dry_run: bool = False) -> Path:

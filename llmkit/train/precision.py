@@ -13,6 +13,7 @@ on a CPU and SDPA everywhere else.
 """
 
 import functools
+import warnings
 from pathlib import Path
 
 import torch
@@ -52,8 +53,18 @@ def resolve_precision(precision: str) -> str:
 def accelerate_precision(precision: str) -> str:
     """train.precision → Accelerator(mixed_precision=…)."""
     resolved = resolve_precision(precision)
-    if resolved == "fp16" and not training_on_gpu():
-        raise ConfigError("train.precision: fp16 needs a GPU; use fp32, or bf16 on a CPU with AMX")
+    on_gpu = training_on_gpu()
+    if resolved == "fp16" and not on_gpu:
+        raise ConfigError(
+            "train.precision: fp16 needs a GPU; use auto, fp32, or bf16 on a CPU with "
+            "AVX512-BF16/AMX"
+        )
+    if resolved == "bf16" and not on_gpu and not cpu_has_native_bf16():
+        warnings.warn(
+            "train.precision: bf16 on a CPU without AVX512-BF16/AMX is emulated and runs ~16× "
+            "slower than fp32; precision: auto would pick fp32 here",
+            stacklevel=2,
+        )
     return {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}[resolved]
 
 

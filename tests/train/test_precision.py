@@ -2,6 +2,7 @@
 natively, eager attention for bf16 on a CPU, and an output directory that loads with SDPA."""
 
 import json
+import warnings
 
 import pytest
 import torch
@@ -34,6 +35,16 @@ def test_explicit_precision_is_kept_and_fp16_needs_a_gpu(cpu_only, monkeypatch):
     assert precision.resolve_precision("fp32") == "fp32"
     with pytest.raises(ConfigError, match="train.precision"):
         precision.accelerate_precision("fp16")
+
+
+def test_bf16_on_a_cpu_without_native_bf16_warns_that_it_is_slow(cpu_only, monkeypatch):
+    _native_bf16(monkeypatch, False)
+    with pytest.warns(UserWarning, match="16× slower"):
+        assert precision.accelerate_precision("bf16") == "bf16"
+    _native_bf16(monkeypatch, True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert precision.accelerate_precision("bf16") == "bf16"
 
 
 def test_cpu_flags_are_read_from_cpuinfo():
@@ -79,8 +90,8 @@ def test_bf16_cpu_run_trains_with_eager_attention_and_saves_a_plain_sdpa_model(
     monkeypatch.setattr(AutoModelForMaskedLM, "from_config", spy)
     out = run_pretrain(tiny_config(tmp_path / "run", mlm_data_dir, task="mlm", max_steps=4))
     assert built["attn"] == "eager"
-    resolved = json.loads((out / "trainer_state.json").read_text())
-    assert resolved["step"] == 4
+    state = json.loads((out / "trainer_state.json").read_text())
+    assert state["step"] == 4
     model = AutoModelForMaskedLM.from_pretrained(out)  # no attention setting travels with it
     assert model.config._attn_implementation == "sdpa"
     assert all(p.dtype == torch.float32 for p in model.parameters())  # fp32 master weights
