@@ -20,6 +20,8 @@ accuracy. Each run is its own process so that peak memory and thread pools are n
     python scripts/bench_finetune.py                    # 8k rows, 2 epochs, batch 32, seed 42
     python scripts/bench_finetune.py --seeds 42,43,44   # three runs per side
     python scripts/bench_finetune.py --rows 2000 --epochs 1
+    python scripts/bench_finetune.py --seeds 51,52,53 --reference-padding longest \
+        --llmkit-set batching.window=32             # the batching study in BENCHMARKS.md
 
 Ends with: RESULT finetune_speedup=<ratio> accuracy=<llmkit mean> accuracy_ref=<Trainer mean> …
 """
@@ -90,11 +92,12 @@ def prepare(work: Path, rows: int) -> None:
 
 def run_llmkit(work: Path, args, lora: bool) -> dict:
     from llmkit.config.finetune import FinetuneConfig
+    from llmkit.config.load import apply_overrides
     from llmkit.train.finetune import run_finetune
 
     run_name = f"llmkit-lora-seed{args.seed}" if lora else f"llmkit-seed{args.seed}"
     out = work / run_name  # one output_dir per run: llmkit refuses to train into a used one
-    cfg = FinetuneConfig.model_validate({
+    cfg = FinetuneConfig.model_validate(apply_overrides({
         "output_dir": str(out), "tokenizer": str(work / "tokenizer"), "model": MODEL,
         "task": {"type": "classification", "labels": ["negative", "positive"]},
         "data": {"train": str(work / "train.tsv"), "validation": str(work / "dev.tsv"),
@@ -105,7 +108,7 @@ def run_llmkit(work: Path, args, lora: bool) -> dict:
                   "optimizer": {"lr": args.lora_lr if lora else LR, "weight_decay": 0.0},
                   "schedule": {"kind": "linear", "warmup_steps": 0},
                   "logging": {"every_steps": 50, "live": False, "trackers": []}},
-    })  # fmt: skip
+    }, args.llmkit_set))  # fmt: skip
     start = time.perf_counter()
     run_finetune(cfg)  # tokenization, training, the final validation and saving all count
     seconds = time.perf_counter() - start
@@ -120,6 +123,7 @@ def run_trainer(work: Path, args) -> dict:
     from transformers import (
         AutoModelForSequenceClassification,
         AutoTokenizer,
+        DataCollatorWithPadding,
         Trainer,
         TrainingArguments,
         default_data_collator,
@@ -134,8 +138,10 @@ def run_trainer(work: Path, args) -> dict:
     files = {"train": str(work / "train.tsv"), "validation": str(work / "dev.tsv")}
     raw = load_dataset("csv", data_files=files, delimiter="\t", quoting=3)
 
+    padding = "max_length" if args.reference_padding == "max_length" else False
+
     def preprocess(batch):  # run_glue.py: padding="max_length", max_seq_length=128
-        enc = tokenizer(batch["sentence"], padding="max_length", max_length=128, truncation=True)
+        enc = tokenizer(batch["sentence"], padding=padding, max_length=128, truncation=True)
         enc["labels"] = batch["label"]
         return enc
 
@@ -149,8 +155,9 @@ def run_trainer(work: Path, args) -> dict:
         learning_rate=LR, lr_scheduler_type="linear", seed=args.seed, use_cpu=True, report_to=[],
         save_strategy="no", eval_strategy="no", logging_steps=50, disable_tqdm=True,
     )  # fmt: skip
+    collator = default_data_collator if padding else DataCollatorWithPadding(tokenizer)
     trainer = Trainer(model=model, args=training_args, train_dataset=data["train"],
-                      data_collator=default_data_collator)  # fmt: skip
+                      data_collator=collator)  # fmt: skip
     start = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - start
@@ -185,6 +192,15 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--lora-lr", type=float, default=5e-4)
     parser.add_argument("--seeds", default="42", help="comma-separated; each side trains per seed")
     parser.add_argument("--skip-lora", action="store_true")
+    parser.add_argument(
+        "--llmkit-set", action="append", default=[], metavar="KEY=VALUE",
+        help="override llmkit's config, as `llmkit finetune --set` (e.g. batching.window=32)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--reference-padding", choices=["max_length", "longest"], default="max_length",
+        help="longest: the Trainer pads per batch (same model and loss, ~3.6x faster; for "
+        "many-seed accuracy studies, not for the speed ratio)",
+    )  # fmt: skip
     parser.add_argument("--worker", choices=["trainer", "llmkit", "lora"])
     parser.add_argument("--seed", type=int, default=42, help="a worker's seed")
     parser.add_argument("--work", type=Path)
@@ -231,7 +247,9 @@ def main() -> None:
         return
     seeds = [int(s) for s in args.seeds.split(",")]
     argv = ["--rows", str(args.rows), "--epochs", str(args.epochs),
-            "--batch-size", str(args.batch_size), "--lora-lr", str(args.lora_lr)]  # fmt: skip
+            "--batch-size", str(args.batch_size), "--lora-lr", str(args.lora_lr),
+            "--reference-padding", args.reference_padding]  # fmt: skip
+    argv += [f"--llmkit-set={item}" for item in args.llmkit_set]
     examples = args.rows * args.epochs
     ref, ours = [], []
     extra = ""

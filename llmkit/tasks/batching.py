@@ -23,7 +23,7 @@ class LengthGroupedSampler(Sampler[int]):
     Accelerate calls `set_epoch` on it at each pass over the data.
     """
 
-    def __init__(self, lengths: Sequence[int], batch_size: int, seed: int, window: int = 32):
+    def __init__(self, lengths: Sequence[int], batch_size: int, seed: int, window: int = 4):
         self.lengths = torch.as_tensor(list(lengths), dtype=torch.long)
         self.batch_size = batch_size
         self.seed = seed
