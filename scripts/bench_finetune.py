@@ -5,7 +5,7 @@ the same WordPiece tokenizer (trained here with `tokenizers` on the training row
 epochs, batch size, learning rate and linear schedule. The Trainer is set up as
 examples/pytorch/text-classification/run_glue.py does by default: every example padded to
 max_seq_length 128, the default data collator and the default random sampler. llmkit pads each
-batch to its own longest example and groups similar lengths (still random batches).
+batch to its own longest example (its default batches are random, as the Trainer's are).
 
 One run's dev accuracy moves by several points with the seed alone (872 dev sentences: one
 standard error is ~1.6 points, and the seed changes the initial weights, dropout and batch order on
