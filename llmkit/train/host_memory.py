@@ -12,6 +12,7 @@ preload. Nothing changes on other C libraries, and GPU memory is not concerned.
 
 import ctypes
 import ctypes.util
+import functools
 import platform
 
 M_TRIM_THRESHOLD = -1
@@ -21,6 +22,7 @@ TRIM_THRESHOLD_BYTES = 1 << 30
 TOP_PAD_BYTES = 64 << 20
 
 
+@functools.cache  # once per process is enough; every run calls it
 def keep_freed_host_memory() -> bool:
     """Tell glibc's malloc not to return freed heap memory to the OS; True if it was applied.
     (Measured: setting M_MMAP_THRESHOLD as well made steps slower, so it is left alone.)"""

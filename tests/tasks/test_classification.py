@@ -189,3 +189,16 @@ def test_missing_column_names_the_columns(tmp_path, masked_tokenizer_dir):
 def test_fixture_files_are_balanced():
     labels = [r["label"] for r in rows("sentiment_train.jsonl")]
     assert labels.count("positive") == labels.count("negative")
+
+
+def test_batches_are_random_by_default_and_length_grouping_is_opt_in(
+    tmp_path, masked_tokenizer_dir
+):
+    """Length-grouped batches cost accuracy on SST-2 (BENCHMARKS.md): random unless asked."""
+    data = {"train": fixture("sentiment_train.jsonl")}
+    task = _task(tmp_path, masked_tokenizer_dir, data=data)
+    train = task.prepare_datasets()["train"]
+    assert task.train_sampler(train, batch_size=8, seed=0) is None  # the loop's plain shuffle
+    grouped = _task(tmp_path, masked_tokenizer_dir, data=data, batching={"group_by_length": True})
+    sampler = grouped.train_sampler(grouped.prepare_datasets()["train"], batch_size=8, seed=0)
+    assert isinstance(sampler, LengthGroupedSampler) and sampler.window == 4

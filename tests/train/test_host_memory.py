@@ -2,6 +2,7 @@
 
 import ctypes
 import ctypes.util
+import os
 import platform
 
 from llmkit.train.host_memory import keep_freed_host_memory
@@ -11,7 +12,7 @@ glibc = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
 
 def resident_bytes() -> int:
     with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * 4096
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
 def test_applied_exactly_on_glibc():

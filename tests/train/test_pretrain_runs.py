@@ -55,3 +55,29 @@ def test_loss_falls_on_real_text_and_output_loads_with_plain_transformers(
         )
         generated = model.generate(**enc, max_new_tokens=5, do_sample=False)
         assert generated.shape[1] == enc["input_ids"].shape[1] + 5
+
+
+def test_continuing_from_a_saved_model_trains_every_module_in_train_mode(
+    tmp_path, clm_data_dir, monkeypatch
+):
+    """from_pretrained returns a model in eval mode (dropout off); the loop must switch it."""
+    from llmkit.config.load import validate
+    from llmkit.config.pretrain import PretrainConfig
+    from llmkit.train import loop
+
+    first = run_pretrain(tiny_config(tmp_path / "first", clm_data_dir, max_steps=2))
+    cfg = tiny_config(tmp_path / "second", clm_data_dir, max_steps=4, eval={"every_steps": 2})
+    raw = cfg.model_dump(mode="json")
+    raw["model"] = {"pretrained": str(first)}
+    cfg = validate(PretrainConfig, raw)
+
+    modes = []
+    real_step = loop.optimizer_step
+
+    def recording_step(run, micro_batches, window):
+        modes.append(all(m.training for m in run.model.modules()))
+        return real_step(run, micro_batches, window)
+
+    monkeypatch.setattr(loop, "optimizer_step", recording_step)
+    run_pretrain(cfg)
+    assert modes == [True] * 4  # also after the validation at step 2
