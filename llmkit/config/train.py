@@ -26,7 +26,8 @@ class ScheduleConfig(Section):
     warmup_steps: int = Field(0, ge=0)
     """Optimizer steps of linear warmup from 0 to optimizer.lr."""
     min_lr: float = Field(0.0, ge=0)
-    """Learning rate reached at the last step (cosine and linear)."""
+    """Learning rate the decay ends at (cosine and linear): reached one step after the last, so
+    the last step still moves the weights (transformers' convention)."""
 
 
 class CheckpointConfig(Section):

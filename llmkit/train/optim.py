@@ -42,13 +42,16 @@ def build_optimizer(model: torch.nn.Module, cfg: OptimizerConfig, device: torch.
 
 
 def lr_factor(step: int, cfg: ScheduleConfig, base_lr: float, total_steps: int) -> float:
-    """Multiplier of base_lr for the optimizer step about to run (0-based)."""
+    """Multiplier of base_lr for the optimizer step about to run (0-based). Neither end runs a
+    step at lr 0, which would be a step that cannot move the weights: warmup starts at
+    1/(warmup_steps + 1), and the decay would reach min_lr one step after the last, as
+    transformers' schedules do (so a linear schedule gives the same rates as the Trainer's)."""
     if step < cfg.warmup_steps:
         return (step + 1) / (cfg.warmup_steps + 1)
     floor = cfg.min_lr / base_lr
     if cfg.kind == "constant":
         return 1.0
-    decay_steps = max(total_steps - cfg.warmup_steps - 1, 1)
+    decay_steps = max(total_steps - cfg.warmup_steps, 1)
     progress = min((step - cfg.warmup_steps) / decay_steps, 1.0)
     if cfg.kind == "linear":
         return floor + (1.0 - floor) * (1.0 - progress)

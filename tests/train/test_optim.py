@@ -1,4 +1,4 @@
-"""AdamW decays only weight matrices; warmup then cosine/linear/constant reach min_lr."""
+"""AdamW decays only weight matrices; warmup then cosine/linear/constant schedules towards min_lr."""
 
 import pytest
 import torch
@@ -41,7 +41,21 @@ def test_warmup_then_decay_to_min_lr(kind):
     if kind == "constant":
         assert lrs[-1] == pytest.approx(1.0)
     else:
-        assert lrs[-1] == pytest.approx(0.1)  # the last step runs at min_lr
+        assert 0.1 < lrs[-1] < 0.2  # min_lr would be reached one step after the last
         assert all(a >= b for a, b in zip(lrs[4:], lrs[5:], strict=False))
-    if kind == "linear":
-        assert lrs[12] == pytest.approx(1.0 - 0.9 * 8 / 15)
+    if kind == "linear":  # the Trainer's linear schedule: factor (20 - step) / (20 - 4)
+        assert lrs[12] == pytest.approx(0.1 + 0.9 * 8 / 16)
+        assert lrs[-1] == pytest.approx(0.1 + 0.9 * 1 / 16)
+
+
+@pytest.mark.parametrize("kind", ["cosine", "linear"])
+def test_no_step_runs_at_zero_lr(kind):
+    """A step at lr 0 computes a batch and cannot move the weights."""
+    optimizer = build_optimizer(torch.nn.Linear(2, 2), OptimizerConfig(lr=1.0), torch.device("cpu"))
+    scheduler = build_scheduler(optimizer, ScheduleConfig(kind=kind), 1.0, total_steps=10)
+    lrs = []
+    for _ in range(10):
+        lrs.append(scheduler.get_last_lr()[0])
+        optimizer.step()
+        scheduler.step()
+    assert lrs[0] == pytest.approx(1.0) and min(lrs) > 0
