@@ -178,6 +178,12 @@ class FinetuneConfig(Section):
                 "tokenizer: required when the model is built from config (model.pretrained "
                 "is null); give a tokenizer directory, e.g. the output of `llmkit tokenizer train`"
             )
+        picks_best = self.train.checkpoint.keep_best or self.train.eval.early_stopping_patience
+        if picks_best and self.data.validation is None and self.split.validation_ratio == 0:
+            raise ValueError(
+                "train.checkpoint.keep_best and train.eval.early_stopping_patience compare "
+                "validation scores; give data.validation or a split.validation_ratio above 0"
+            )
         seq2seq_families = ("t5", "bart", "marian")
         if self.model.pretrained is None:
             is_seq2seq = self.model.family in seq2seq_families

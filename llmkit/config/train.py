@@ -36,7 +36,9 @@ class CheckpointConfig(Section):
     keep_last: int = Field(2, ge=1)
     """Keep the newest K step checkpoints; older ones are deleted after a successful save."""
     keep_best: bool = False
-    """Also keep the checkpoint with the best `eval.best_metric` (finetuning)."""
+    """Keep the checkpoint with the best `eval.best_metric` too, and at the end save its model,
+    not the last step's, to output_dir (as the Trainer's load_best_model_at_end). The last
+    step's weights stay in the newest checkpoint."""
 
 
 class EvalConfig(Section):

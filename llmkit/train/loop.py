@@ -107,6 +107,7 @@ def train(run_cfg, task, output_dir, train_cfg: TrainConfig, dry_run: bool = Fal
             _fit(run, state, tracker, stop)
     finally:
         tracker.close()
+    _restore_best(run, state)
     return _save_final_model(run, state)
 
 
@@ -381,6 +382,19 @@ def _validate(run: Run, state: TrainState, tracker) -> bool:
         state.evals_without_improvement += 1
     patience = run.cfg.eval.early_stopping_patience
     return patience is not None and state.evals_without_improvement >= patience
+
+
+def _restore_best(run: Run, state: TrainState) -> None:
+    """checkpoint.keep_best: the model to publish is the best validated one. Loading the whole
+    checkpoint also rewinds optimizer and RNG, which no longer matter once training is over."""
+    if not run.cfg.checkpoint.keep_best or state.best_step in (None, state.step):
+        return
+    best = ckpt.checkpoint_root(run.output_dir) / f"step-{state.best_step}"
+    run.accelerator.load_state(str(best))
+    run.accelerator.print(
+        f"saving the model of step {state.best_step}, the best by {run.cfg.eval.best_metric} "
+        f"({state.best_metric:.4g}); step {state.step}'s weights stay in its checkpoint"
+    )
 
 
 def _save_final_model(run: Run, state: TrainState) -> Path:

@@ -1,7 +1,9 @@
 """`llmkit finetune` through the real CLI: a run, exact resume, dry run and a bad-input message."""
 
+import json
 import shutil
 
+import torch
 import yaml
 from tasks.finetune_helpers import TINY_ENCODER, fixture
 
@@ -84,3 +86,36 @@ def test_early_stopping_ends_the_run_and_the_best_checkpoint_is_kept(
     kept = sorted(p.name for p in (out / "checkpoints").iterdir())
     assert kept == ["step-1", "step-3"]
     assert (out / "model.safetensors").is_file()
+
+
+def test_keep_best_saves_the_best_validated_model(cli, tmp_path, masked_tokenizer_dir):
+    """With keep_best, output_dir holds the weights of the step with the lowest validation loss,
+    not the last step's; the last step's weights stay in their checkpoint."""
+    from safetensors.torch import load_file
+
+    from llmkit.train.checkpoint import list_checkpoints
+
+    out = tmp_path / "best"
+    train = {
+        "batch_size": 8,
+        "max_steps": 8,
+        "optimizer": {"lr": 3e-2},  # high enough that validation loss does not only fall
+        "eval": {"every_steps": 1, "best_metric": "loss"},
+        "checkpoint": {"every_steps": 1, "keep_last": 1, "keep_best": True},
+        "logging": {"every_steps": 1, "live": False, "trackers": []},
+    }
+    result = cli("finetune", _write_config(tmp_path, masked_tokenizer_dir, out, train=train))
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    losses = {r["step"]: r["loss"] for r in rows if r["split"] == "validation"}
+    best_step = min(losses, key=losses.get)
+    assert best_step != 8, "the test needs a run whose best step is not its last"
+    checkpoints = dict(list_checkpoints(out))
+    assert sorted(checkpoints) == [best_step, 8]
+    saved = load_file(out / "model.safetensors")
+    best = load_file(checkpoints[best_step] / "model.safetensors")
+    last = load_file(checkpoints[8] / "model.safetensors")
+    assert saved.keys() == best.keys()
+    assert all(torch.equal(saved[k], best[k]) for k in saved)
+    assert not all(torch.equal(saved[k], last[k]) for k in saved)
+    assert json.loads((out / "trainer_state.json").read_text())["best_step"] == best_step

@@ -53,6 +53,11 @@ def _one_error_line(result) -> str:
             ["cfg.yaml:4", "not valid YAML"],
         ),
         ("- just\n- a list\n", ["top level must be a mapping"]),
+        (
+            "stage: finetune\ntokenizer: tok\ndata: {train: t.jsonl}\n"
+            "split: {validation_ratio: 0}\ntrain: {checkpoint: {keep_best: true}}\n",
+            ["train.checkpoint.keep_best", "give data.validation"],
+        ),
     ],
 )
 def test_config_mistakes_exit_2_with_one_line_naming_key_and_file(cli, tmp_path, text, expected):
