@@ -30,3 +30,27 @@ def test_config_validate_command_accepts_every_shipped_config(cli):
     result = cli("config", "validate", *CONFIGS)
     assert result.exit_code == 0, result.output
     assert result.output.count(": ok") == len(CONFIGS)
+
+
+TINY_FINETUNE = sorted(p for p in CONFIGS if p.name.startswith("finetune-tiny-"))
+
+
+@pytest.mark.parametrize("path", TINY_FINETUNE, ids=lambda p: p.name)
+def test_shipped_tiny_finetune_config_dry_runs(
+    path, cli, tmp_path, monkeypatch, masked_tokenizer_dir, causal_tokenizer_dir, one_thread
+):
+    """Past the schema: the config's data files, columns, task and model fit together (one
+    optimizer step on the shipped data). Its tokenizer path is a run's output, so a fixture
+    tokenizer of the same kind stands in."""
+    tokenizer = (
+        masked_tokenizer_dir
+        if "wordpiece" in read_yaml(path)["tokenizer"]
+        else causal_tokenizer_dir
+    )
+    monkeypatch.chdir(path.parents[1])  # data paths in configs/ are relative to the repo root
+    result = cli(
+        "finetune", str(path), "--dry-run",
+        "--set", f"tokenizer={tokenizer}", "--set", f"output_dir={tmp_path / 'out'}",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert not (tmp_path / "out").exists()  # a dry run writes nothing
