@@ -51,7 +51,8 @@ class DataConfig(Section):
     .bio; set it for CoNLL-2003's .txt files) reads one word per line, whitespace-separated
     columns with the word first and the tag last, a blank line between sentences, `-DOCSTART-`
     lines skipped: each sentence becomes a row with list columns `words` and `label` (the names
-    set in data.columns), which token classification reads without a column mapping."""
+    set in data.columns), which token classification reads without a column mapping. `tsv` has
+    no quoting: a `"` is part of the text."""
     hub_config: str | None = None
     """Hub dataset configuration name (format: hub only)."""
     text_unit: Literal["line", "paragraph", "file"] = "line"

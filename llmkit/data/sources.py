@@ -7,6 +7,7 @@ lines can be reported with their file and line, or (undecodable lines) skipped a
 (`data.encoding_errors`).
 """
 
+import csv
 import glob
 import hashlib
 import json
@@ -117,7 +118,9 @@ def _format_of(files: list[Path], declared: str, key: str) -> str:
 def _load_with_builder(files: list[Path], fmt: str):
     import datasets
 
-    kwargs = {"sep": "\t"} if fmt == "tsv" else {}
+    # TSV (GLUE, MRPC) has no quoting: a `"` is text, not the start of a field that runs on
+    # over tabs and line ends into the next rows
+    kwargs = {"sep": "\t", "quoting": csv.QUOTE_NONE} if fmt == "tsv" else {}
     try:
         return datasets.load_dataset(
             _BUILDERS[fmt], data_files=[str(f) for f in files], split="train", **kwargs

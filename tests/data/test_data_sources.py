@@ -61,6 +61,22 @@ def test_jsonl_json_csv_tsv_parquet(write, tmp_path):
         assert _rows(ds, "label") == [0, 1], path
 
 
+def test_tsv_quotes_are_text_not_field_delimiters(write):
+    # MRPC/GLUE TSV: with CSV quoting the `"` on row 1 would swallow the rows after it
+    path = write(
+        "pairs.tsv",
+        "Quality\t#1 String\t#2 String\r\n"
+        '1\tHe said " yes .\t" Yes , " he said .\r\n'
+        '0\tA "quoted" word .\tNo quotes here .\r\n'
+        '1\tLast row .\tIt ends "\r\n',
+    )
+    ds = load_split(DataConfig(train=str(path)), "train")
+    assert len(ds) == 3
+    assert _rows(ds, "#1 String") == ['He said " yes .', 'A "quoted" word .', "Last row ."]
+    assert _rows(ds, "#2 String") == ['" Yes , " he said .', "No quotes here .", 'It ends "']
+    assert _rows(ds, "Quality") == [1, 0, 1]
+
+
 CONLL = """\
 -DOCSTART- -X- -X- O
 
