@@ -7,7 +7,7 @@ from pydantic import Field, model_validator
 
 from llmkit.config.base import Section
 
-Format = Literal["auto", "text", "jsonl", "json", "csv", "tsv", "parquet", "arrow", "hub"]
+Format = Literal["auto", "text", "jsonl", "json", "csv", "tsv", "parquet", "arrow", "conll", "hub"]
 
 
 class ColumnsConfig(Section):
@@ -19,9 +19,11 @@ class ColumnsConfig(Section):
     """Second text of a pair (paraphrase/NLI classification)."""
     label: str = "label"
     """Label column: class name or id, a list of names (multi-label), a float (regression)
-    or a list of tags per word (token classification)."""
+    or a list of tags per word (token classification). A CoNLL file's tags (its last column)
+    are read into the column of this name."""
     words: str = "words"
-    """Word list column for token classification."""
+    """Word list column for token classification. A CoNLL file's words (its first column) are
+    read into the column of this name."""
     source: str = "source"
     """Source text column for seq2seq. A dotted path reads nested JSON: translation.en."""
     target: str = "target"
@@ -45,7 +47,12 @@ class DataConfig(Section):
     test: str | list[str] | None = None
     """Test data in the same forms."""
     format: Format = "auto"
-    """File format; `auto` decides from the file extension."""
+    """File format; `auto` decides from the file extension. `conll` (auto for .conll, .iob,
+    .bio; set it for CoNLL-2003's .txt files) reads one word per line, whitespace-separated
+    columns with the word first and the tag last, a blank line between sentences, `-DOCSTART-`
+    lines skipped: each sentence becomes a row with list columns `words` and `label` (the names
+    set in data.columns), which token classification reads without a column mapping. `tsv` has
+    no quoting: a `"` is part of the text."""
     hub_config: str | None = None
     """Hub dataset configuration name (format: hub only)."""
     text_unit: Literal["line", "paragraph", "file"] = "line"

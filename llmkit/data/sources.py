@@ -2,10 +2,12 @@
 
 Every reader returns a memory-mapped `datasets.Dataset`, never a Python list of the corpus.
 JSON, CSV/TSV, Parquet and Arrow files go through datasets' packaged builders (offline, cached).
-Plain text is read here, streaming, so that undecodable bytes can be reported with their file
-and line, or skipped and counted (`data.encoding_errors`).
+Plain text and CoNLL/BIO files are read here, streaming, so that undecodable bytes and malformed
+lines can be reported with their file and line, or (undecodable lines) skipped and counted
+(`data.encoding_errors`).
 """
 
+import csv
 import glob
 import hashlib
 import json
@@ -27,6 +29,9 @@ _EXTENSIONS = {
     ".tsv": "tsv",
     ".parquet": "parquet",
     ".arrow": "arrow",
+    ".conll": "conll",
+    ".iob": "conll",
+    ".bio": "conll",
 }
 _BUILDERS = {
     "jsonl": "json",
@@ -66,6 +71,8 @@ def read_split(data: DataConfig, split: str):
     fmt = _format_of(files, data.format, f"data.{split}")
     if fmt == "text":
         return _read_text(files, data)
+    if fmt == "conll":
+        return _read_conll(files, data)
     return _load_with_builder(files, fmt), ReadStats()
 
 
@@ -97,9 +104,10 @@ def _format_of(files: list[Path], declared: str, key: str) -> str:
         fmt = _EXTENSIONS.get(f.suffix.lower())
         if fmt is None:
             known = ", ".join(sorted(_EXTENSIONS))
+            settable = ", ".join(dict.fromkeys(_EXTENSIONS.values()))
             raise DataError(
                 f"{key}: cannot tell the format of {f} from its extension",
-                f"set data.format (text, jsonl, json, csv, tsv, parquet, arrow); known: {known}",
+                f"set data.format ({settable}); known extensions: {known}",
             )
         formats.add("json" if fmt == "jsonl" else fmt)
     if len(formats) > 1:
@@ -110,7 +118,9 @@ def _format_of(files: list[Path], declared: str, key: str) -> str:
 def _load_with_builder(files: list[Path], fmt: str):
     import datasets
 
-    kwargs = {"sep": "\t"} if fmt == "tsv" else {}
+    # TSV (GLUE, MRPC) has no quoting: a `"` is text, not the start of a field that runs on
+    # over tabs and line ends into the next rows
+    kwargs = {"sep": "\t", "quoting": csv.QUOTE_NONE} if fmt == "tsv" else {}
     try:
         return datasets.load_dataset(
             _BUILDERS[fmt], data_files=[str(f) for f in files], split="train", **kwargs
@@ -155,29 +165,37 @@ def _load_hub(spec: str | list[str], hub_config: str | None, split: str):
         ) from e
 
 
-# ---- plain text ---------------------------------------------------------------------------------
+# ---- plain text (its cache is shared with CoNLL) ---------------------------------------------
 
 
-def _text_cache_path(files: list[Path], data: DataConfig) -> Path:
+def _cache_path(files: list[Path], kind: str, settings: str) -> Path:
+    """Arrow file in datasets' cache for `files` read with `settings` (changes when they do)."""
     import datasets
 
     h = hashlib.sha256()
     for f in files:
         st = f.stat()
         h.update(f"{f.resolve()}|{st.st_size}|{st.st_mtime_ns}\n".encode())
-    h.update(f"{data.text_unit}|{data.encoding_errors}|{data.columns.text}".encode())
-    return Path(datasets.config.HF_DATASETS_CACHE) / "llmkit_text" / f"{h.hexdigest()[:24]}.arrow"
+    h.update(settings.encode())
+    return Path(datasets.config.HF_DATASETS_CACHE) / kind / f"{h.hexdigest()[:24]}.arrow"
 
 
 def _read_text(files: list[Path], data: DataConfig):
     """Text files → Arrow file in datasets' cache (reused while the files are unchanged)."""
+    settings = f"{data.text_unit}|{data.encoding_errors}|{data.columns.text}"
+    target = _cache_path(files, "llmkit_text", settings)
+    return _read_cached(target, lambda: _write_text_arrow(files, data, target))
+
+
+def _read_cached(target: Path, write):
+    """The Arrow file `target`, written first by `write()` (which returns the number of
+    undecodable lines it skipped) unless a previous run left it with its stats."""
     from datasets import Dataset
 
-    target = _text_cache_path(files, data)
     stats_path = target.with_suffix(".json")
     if not (target.exists() and stats_path.exists()):
         target.parent.mkdir(parents=True, exist_ok=True)
-        skipped = _write_text_arrow(files, data, target)
+        skipped = write()
         tmp_stats = stats_path.with_suffix(f".tmp{os.getpid()}")
         tmp_stats.write_text(json.dumps({"undecodable_lines": skipped}))
         os.replace(tmp_stats, stats_path)
@@ -268,17 +286,21 @@ def _decode_chunk(chunk: bytes, path: Path, line_no: int, skip_bad: bool):
                 lines.append(raw.decode("utf-8"))
             except UnicodeDecodeError as e:
                 if not skip_bad:
-                    raise DataError(
-                        f"{path}: line {line_no + i + 1}: bytes are not valid UTF-8 "
-                        f"(byte {raw[e.start]:#04x} at column {e.start + 1})",
-                        "fix the file, or set data.encoding_errors: skip to skip such lines",
-                    ) from None
+                    raise _undecodable(path, line_no + i + 1, raw, e) from None
                 bad += 1
         if bad:
             yield bad
     if lines and lines[0].startswith("\ufeff") and line_no == 0:
         lines[0] = lines[0][1:]  # a UTF-8 byte-order mark is not text
     yield [ln[:-1] if ln.endswith("\r") else ln for ln in lines]
+
+
+def _undecodable(path: Path, line_no: int, raw: bytes, e: UnicodeDecodeError) -> DataError:
+    return DataError(
+        f"{path}: line {line_no}: bytes are not valid UTF-8 "
+        f"(byte {raw[e.start]:#04x} at column {e.start + 1})",
+        "fix the file, or set data.encoding_errors: skip to skip such lines",
+    )
 
 
 def require_columns(ds, names: list[str], where: str):
@@ -294,3 +316,94 @@ def require_columns(ds, names: list[str], where: str):
             "set data.columns.<role> to one of these",
         )
     return ds
+
+
+# ---- CoNLL / BIO --------------------------------------------------------------------------------
+
+
+def _read_conll(files: list[Path], data: DataConfig):
+    """CoNLL/BIO files → Arrow file in datasets' cache, one row per sentence: the words (first
+    column) and tags (last column) as lists, in columns named by data.columns.words and .label."""
+    columns = data.columns
+    if columns.words == columns.label:
+        raise DataError(
+            f"data.columns: words and label are both {columns.words!r}",
+            "a CoNLL file gives two columns; name them differently",
+        )
+    settings = f"{data.encoding_errors}|{columns.words}|{columns.label}"
+    target = _cache_path(files, "llmkit_conll", settings)
+    return _read_cached(target, lambda: _write_conll_arrow(files, data, target))
+
+
+def _write_conll_arrow(files: list[Path], data: DataConfig, target: Path) -> int:
+    from datasets import Features, Sequence, Value
+    from datasets.arrow_writer import ArrowWriter
+
+    words_column, tags_column = data.columns.words, data.columns.label
+    strings = Sequence(Value("string"))
+    tmp = target.with_suffix(f".tmp{os.getpid()}")
+    skipped = 0
+    writer = ArrowWriter(
+        path=str(tmp), features=Features({words_column: strings, tags_column: strings})
+    )
+    try:
+        for path in files:
+            for sentence in _conll_sentences(path, data.encoding_errors == "skip"):
+                if isinstance(sentence, int):
+                    skipped += sentence
+                else:
+                    writer.write({words_column: sentence[0], tags_column: sentence[1]})
+        writer.finalize()
+    finally:
+        writer.close()
+    os.replace(tmp, target)
+    return skipped
+
+
+def _conll_sentences(path: Path, skip_bad: bool):
+    """Yield (words, tags) per blank-line-separated sentence of one file, and ints counting
+    skipped undecodable lines. `-DOCSTART-` lines are document markers, not words."""
+    words: list[str] = []
+    tags: list[str] = []
+    first_token: tuple[int, int] | None = None  # (line number, column count) of the first word
+    with open(path, "rb") as fh:
+        for line_no, raw in enumerate(fh, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                if not skip_bad:
+                    raise _undecodable(path, line_no, raw, e) from None
+                yield 1
+                continue
+            if line_no == 1:
+                line = line.removeprefix("\ufeff")  # a UTF-8 byte-order mark is not text
+            fields = line.split()
+            if not fields or fields[0] == "-DOCSTART-":
+                if words:
+                    yield words, tags
+                    words, tags = [], []
+                continue
+            first_token = first_token or (line_no, len(fields))
+            _check_token_line(fields, path, line_no, first_token)
+            words.append(fields[0])
+            tags.append(fields[-1])
+    if words:
+        yield words, tags
+
+
+def _check_token_line(fields: list[str], path: Path, line_no: int, first_token: tuple[int, int]):
+    """A token line has a word and a tag, and as many columns as the file's first one: a
+    different count usually means a word with a space in it, which would shift the columns."""
+    if len(fields) == 1:
+        raise DataError(
+            f"{path}: line {line_no}: {fields[0]!r} has no tag (one column)",
+            "give each word line its word first and its tag last, separated by spaces or tabs; "
+            "separate sentences by blank lines",
+        )
+    first_line, width = first_token
+    if len(fields) != width:
+        raise DataError(
+            f"{path}: line {line_no}: {len(fields)} columns, but line {first_line} has {width}",
+            "every word line of a CoNLL file needs the same columns (word first, tag last); "
+            "a word may not contain spaces",
+        )

@@ -61,6 +61,94 @@ def test_jsonl_json_csv_tsv_parquet(write, tmp_path):
         assert _rows(ds, "label") == [0, 1], path
 
 
+def test_tsv_quotes_are_text_not_field_delimiters(write):
+    # MRPC/GLUE TSV: with CSV quoting the `"` on row 1 would swallow the rows after it
+    path = write(
+        "pairs.tsv",
+        "Quality\t#1 String\t#2 String\r\n"
+        '1\tHe said " yes .\t" Yes , " he said .\r\n'
+        '0\tA "quoted" word .\tNo quotes here .\r\n'
+        '1\tLast row .\tIt ends "\r\n',
+    )
+    ds = load_split(DataConfig(train=str(path)), "train")
+    assert len(ds) == 3
+    assert _rows(ds, "#1 String") == ['He said " yes .', 'A "quoted" word .', "Last row ."]
+    assert _rows(ds, "#2 String") == ['" Yes , " he said .', "No quotes here .", 'It ends "']
+    assert _rows(ds, "Quality") == [1, 0, 1]
+
+
+CONLL = """\
+-DOCSTART- -X- -X- O
+
+EU NNP B-NP B-ORG
+rejects VBZ B-VP O
+German JJ B-NP B-MISC
+call NN I-NP O
+. . O O
+
+
+Peter NNP B-NP B-PER
+Blackburn NNP I-NP I-PER
+
+-DOCSTART- -X- -X- O
+
+BRUSSELS NNP B-NP B-LOC
+1996-08-22 CD I-NP O"""
+CONLL_WORDS = [
+    ["EU", "rejects", "German", "call", "."],
+    ["Peter", "Blackburn"],
+    ["BRUSSELS", "1996-08-22"],
+]
+CONLL_TAGS = [["B-ORG", "O", "B-MISC", "O", "O"], ["B-PER", "I-PER"], ["B-LOC", "O"]]
+
+
+@pytest.mark.parametrize(("name", "declared"), [("eng.conll", "auto"), ("eng.txt", "conll")])
+def test_conll_sentences_read_word_first_and_tag_last(write, name, declared):
+    path = write(name, CONLL)
+    ds = load_split(DataConfig(train=str(path), format=declared), "train")
+    assert ds.column_names == ["words", "label"]  # token classification's default columns
+    assert _rows(ds, "words") == CONLL_WORDS
+    assert _rows(ds, "label") == CONLL_TAGS
+
+
+def test_conll_columns_take_the_configured_names(write):
+    path = write("tab.iob", "\ufeffJohn\tB-PER\r\nleft\tO\r\n\r\nRome\tB-LOC\r\n")
+    data = DataConfig(train=str(path), columns={"words": "tokens", "label": "ner"})
+    ds = load_split(data, "train")
+    assert ds.column_names == ["tokens", "ner"]
+    assert _rows(ds, "tokens") == [["John", "left"], ["Rome"]]
+    assert _rows(ds, "ner") == [["B-PER", "O"], ["B-LOC"]]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("EU B-ORG\nrejects O\n\ncall\n", r"bad.bio: line 4: 'call' has no tag"),
+        ("EU NNP B-ORG\nNew York NNP B-LOC\n", r"bad.bio: line 2: 4 columns, but line 1 has 3"),
+    ],
+)
+def test_malformed_conll_line_names_file_and_line(write, text, message):
+    path = write("bad.bio", text)
+    with pytest.raises(DataError, match=message):
+        load_split(DataConfig(train=str(path)), "train")
+
+
+def test_undecodable_conll_line_is_named_or_skipped_and_counted(write):
+    path = write("bad.conll", b"EU B-ORG\n\xff O\nrejects O\n")
+    with pytest.raises(DataError, match=r"bad.conll: line 2: bytes are not valid UTF-8"):
+        load_split(DataConfig(train=str(path)), "train")
+    ds, stats = read_split(DataConfig(train=str(path), encoding_errors="skip"), "train")
+    assert _rows(ds, "words") == [["EU", "rejects"]]
+    assert stats.dropped == {"undecodable_lines": 1}
+
+
+def test_changed_conll_file_is_read_again(write):
+    path = write("a.conll", "old O\n")
+    assert _rows(load_split(DataConfig(train=str(path)), "train"), "words") == [["old"]]
+    path.write_text("new B-X\ntext O\n", encoding="utf-8")
+    assert _rows(load_split(DataConfig(train=str(path)), "train"), "words") == [["new", "text"]]
+
+
 def test_save_to_disk_directory_picks_the_split(tmp_path):
     from datasets import Dataset, DatasetDict
 

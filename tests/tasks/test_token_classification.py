@@ -1,4 +1,7 @@
-"""Token classification: subword alignment, learning NER tags, and bad tag data."""
+"""Token classification: subword alignment, learning NER tags (JSON lines and CoNLL files),
+and bad tag data."""
+
+import json
 
 import pytest
 from tasks.finetune_helpers import TINY_ENCODER, fixture, make_config, metric_rows, splits
@@ -59,6 +62,27 @@ def test_learns_entities_above_chance(tmp_path, masked_tokenizer_dir):
     final = metric_rows(out, "validation")[-1]
     assert train_loss[-1] < train_loss[0] * 0.5
     assert final["f1"] > 0.6  # entity-level seqeval F1; an untrained tagger scores ~0
+
+
+def test_finetunes_on_a_conll_file_with_the_default_columns(tmp_path, masked_tokenizer_dir):
+    from transformers import AutoConfig
+
+    cfg = make_config(
+        tmp_path,
+        masked_tokenizer_dir,
+        model=TINY_ENCODER,
+        task=NER,
+        data={"train": fixture("ner_train.conll")},  # no columns: words and tags → words, label
+        split={"validation_ratio": 0.25},
+        train={"batch_size": 9, "max_steps": 4, "optimizer": {"lr": 5e-3}, "eval": {}},
+    )
+    out = run_finetune(cfg)
+    labels = AutoConfig.from_pretrained(out).id2label
+    assert sorted(labels.values()) == ["B-LOC", "B-PER", "I-LOC", "I-PER", "O"]
+    final = metric_rows(out, "validation")[-1]
+    assert {"precision", "recall", "f1"} <= set(final)  # seqeval scores on the held-out rows
+    report = json.loads((out / "finetune_data.json").read_text())
+    assert (report["train"]["rows"], report["validation"]["rows"]) == (27, 9)  # 36 sentences
 
 
 @pytest.mark.parametrize(
