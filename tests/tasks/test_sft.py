@@ -125,3 +125,41 @@ def test_validation_loss_falls_with_packing(tmp_path, causal_tokenizer_dir):
     assert evals[-1]["loss"] < evals[0]["loss"] < 6.0
     assert evals[-1]["perplexity"] < 60  # a uniform guess over the 300-token vocabulary: 300
     assert (out / "generation_config.json").is_file()
+
+
+def test_the_tokenizers_own_chat_template_is_used(tmp_path, causal_tokenizer_dir):
+    """With no task.chat_template, a tokenizer that brings a template formats the chats."""
+    tokenizer = AutoTokenizer.from_pretrained(causal_tokenizer_dir)
+    tokenizer.chat_template = (
+        "{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}{{ eos_token }}{% endfor %}"
+        "{% if add_generation_prompt %}<assistant>{% endif %}"
+    )
+    tokenizer.save_pretrained(tmp_path / "tok")
+    task = _task(tmp_path, tmp_path / "tok")
+    row = task.tokenize_splits(splits(train=[{"prompt": "a", "response": "b"}]))["train"][0]
+    eos = task.tokenizer.eos_token
+    assert task.tokenizer.decode(row["input_ids"]) == f"<user>a{eos}<assistant>b{eos}"
+
+
+def test_chat_file_is_detected_and_trained_on_assistant_turns(tmp_path, causal_tokenizer_dir):
+    """format: auto reads a `messages` column as chats; the run learns from it."""
+    cfg = make_config(
+        tmp_path,
+        causal_tokenizer_dir,
+        model=TINY_DECODER,
+        task=SFT,
+        data={"train": fixture("chat_train.jsonl")},
+        split={"validation_ratio": 0.25},
+        train={
+            "batch_size": 4,
+            "max_steps": 16,
+            "optimizer": {"lr": 3e-3},
+            "eval": {"every_steps": 8},
+        },
+    )
+    task = SFTTask(cfg)
+    first = task.prepare_datasets()["train"][0]
+    eos = task.tokenizer.eos_token
+    assert _loss_text(task, first).startswith("The ") and _loss_text(task, first).endswith(eos)
+    evals = metric_rows(run_finetune(cfg), "validation")
+    assert evals[-1]["loss"] < evals[0]["loss"]
