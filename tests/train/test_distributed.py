@@ -1,6 +1,7 @@
 """The same command under `accelerate launch` on 2 processes (on this machine: CPU, gloo) trains
 the same model as one process with the same global batch."""
 
+import json
 import os
 import subprocess
 import sys
@@ -42,3 +43,46 @@ def test_two_processes_match_one_process_with_the_same_global_batch(tmp_path, cl
     # one set of checkpoints and metrics, written by the main process only
     assert len(metric_rows(two)) == 2
     assert sorted(p.name for p in (two / "checkpoints").iterdir()) == ["step-3", "step-6"]
+
+
+def test_two_process_finetuning_validates_every_example_once(tmp_path, masked_tokenizer_dir):
+    """Validation on 2 processes gathers predictions without the duplicates that pad an odd
+    split to even shards: the same accuracy and loss as one process, counted over all rows."""
+    from tasks.finetune_helpers import TINY_ENCODER, fixture, make_config, rows
+
+    from llmkit.train.finetune import run_finetune
+
+    validation = tmp_path / "validation.jsonl"  # 15 rows: one process gets a padded shard
+    validation.write_text(
+        "".join(f"{json.dumps(r)}\n" for r in rows("sentiment_validation.jsonl")[:15])
+    )
+
+    def config(out, batch_size):
+        return make_config(
+            tmp_path / out,
+            masked_tokenizer_dir,
+            model=TINY_ENCODER | {"dropout": 0.0},
+            task={"type": "classification", "labels": ["negative", "positive"]},
+            data={"train": fixture("sentiment_train.jsonl"), "validation": str(validation)},
+            train={
+                "batch_size": batch_size, "max_steps": 6, "precision": "fp32",
+                "optimizer": {"lr": 3e-3}, "eval": {"batch_size": 4},
+                "logging": {"every_steps": 3, "trackers": [], "live": False},
+            },
+        )  # fmt: skip
+
+    one = run_finetune(config("one", 8))
+    config_file = tmp_path / "two.yaml"
+    config_file.write_text(yaml.safe_dump(config("two", 4).model_dump(mode="json")))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu",
+              "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
+              "--dynamo_backend", "no", "-m", "llmkit", "finetune", str(config_file)]  # fmt: skip
+    done = subprocess.run(launch, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    two = tmp_path / "two" / "out"
+
+    val_one, val_two = metric_rows(one, "validation")[-1], metric_rows(two, "validation")[-1]
+    assert val_two["accuracy"] == val_one["accuracy"]
+    assert val_two["loss"] == pytest.approx(val_one["loss"], abs=1e-4)
+    assert round(val_one["accuracy"] * 15) == pytest.approx(val_one["accuracy"] * 15, abs=1e-6)
