@@ -1,12 +1,20 @@
-"""Seq2seq: EOS-terminated targets, ignored label padding, prefixes, learning a tiny dictionary."""
+"""Seq2seq: EOS-terminated targets, ignored label padding, prefixes, learning a tiny dictionary,
+lengths the decoder cannot hold."""
 
 import pytest
 from tasks.finetune_helpers import TINY_SEQ2SEQ, fixture, make_config, metric_rows, splits
 
+from llmkit.errors import ConfigError
 from llmkit.tasks.seq2seq import IGNORE, Seq2SeqTask
 from llmkit.train.finetune import run_finetune
 
 SEQ2SEQ = {"type": "seq2seq", "max_target_length": 16, "generation": {"max_new_tokens": 12}}
+TRANSLATION = {
+    "train": fixture("translation_train.jsonl"),
+    "validation": fixture("translation_validation.jsonl"),
+    "columns": {"source": "translation.en", "target": "translation.fr"},
+}
+TINY_BART_32 = {"family": "bart", "n_layers": 1, "hidden_size": 32, "context_length": 32}
 
 
 def _task(tmp_path, tok, **options):
@@ -47,11 +55,7 @@ def test_learns_a_word_dictionary_from_nested_columns(tmp_path, causal_tokenizer
         causal_tokenizer_dir,
         model=TINY_SEQ2SEQ,
         task=SEQ2SEQ | {"metric": "rouge"},
-        data={
-            "train": fixture("translation_train.jsonl"),
-            "validation": fixture("translation_validation.jsonl"),
-            "columns": {"source": "translation.en", "target": "translation.fr"},
-        },
+        data=TRANSLATION,
         train={"batch_size": 8, "epochs": 10, "optimizer": {"lr": 5e-3}, "eval": {}},
     )
     out = run_finetune(cfg)
@@ -60,3 +64,64 @@ def test_learns_a_word_dictionary_from_nested_columns(tmp_path, causal_tokenizer
     assert train_loss[-1] < train_loss[0] * 0.3
     assert final["rouge1"] > 0.3  # an untrained model's outputs share no word with the targets
     assert (out / "generation_config.json").is_file()
+
+
+@pytest.fixture(scope="module")
+def saved_models(tmp_path_factory, causal_tokenizer_dir, tiny_model):
+    """family → a tiny encoder–decoder (64 positions) saved with its tokenizer, as
+    `llmkit pretrain` or save_pretrained would leave it."""
+    root = tmp_path_factory.mktemp("seq2seq_models")
+    return {
+        family: tiny_model(family, "AutoModelForSeq2SeqLM", causal_tokenizer_dir, root / family)
+        for family in ("bart", "marian")
+    }
+
+
+def test_targets_longer_than_the_decoder_are_refused_before_training(
+    tmp_path, causal_tokenizer_dir
+):
+    cfg = make_config(
+        tmp_path,
+        causal_tokenizer_dir,
+        model=TINY_BART_32,
+        task={"type": "seq2seq"},  # max_target_length defaults to 128
+        data=TRANSLATION,
+    )
+    with pytest.raises(ConfigError, match=r"task.max_target_length \(128\) exceeds the 32 pos"):
+        run_finetune(cfg)
+    assert not (tmp_path / "out").exists()  # nothing trained, nothing written
+
+
+def test_generation_longer_than_the_decoder_is_refused_only_when_validating(
+    tmp_path, causal_tokenizer_dir
+):
+    def task(max_new_tokens: int, **sections):
+        options = {"max_target_length": 32, "generation": {"max_new_tokens": max_new_tokens}}
+        cfg = make_config(
+            tmp_path,
+            causal_tokenizer_dir,
+            model=TINY_BART_32,
+            task={"type": "seq2seq", **options},
+            **sections,
+        )
+        return Seq2SeqTask(cfg)
+
+    with pytest.raises(ConfigError, match=r"task.generation.max_new_tokens \(33\) .* 32 pos"):
+        task(33, data=TRANSLATION)
+    task(32, data=TRANSLATION)  # the decoder reads the start token + 31 generated ones
+    train_only = {"train": TRANSLATION["train"], "columns": TRANSLATION["columns"]}
+    task(33, data=train_only, split={"validation_ratio": 0.0})  # no validation, no generation
+
+
+def test_position_limits_come_from_the_saved_model_and_t5_has_none(
+    tmp_path, causal_tokenizer_dir, saved_models
+):
+    long_targets = {"type": "seq2seq", "max_target_length": 100}
+    pretrained = make_config(
+        tmp_path, None, model={"pretrained": str(saved_models["bart"])}, task=long_targets
+    )
+    with pytest.raises(ConfigError, match=r"max_target_length \(100\) exceeds the 64 pos"):
+        Seq2SeqTask(pretrained)
+    # T5's relative positions hold targets of any length
+    t5 = TINY_SEQ2SEQ | {"context_length": 32}
+    Seq2SeqTask(make_config(tmp_path, causal_tokenizer_dir, model=t5, task=long_targets))
