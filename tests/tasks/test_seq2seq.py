@@ -1,10 +1,12 @@
 """Seq2seq: EOS-terminated targets, ignored label padding, prefixes, learning a tiny dictionary,
-lengths the decoder cannot hold."""
+lengths the decoder cannot hold, empty targets."""
+
+import json
 
 import pytest
-from tasks.finetune_helpers import TINY_SEQ2SEQ, fixture, make_config, metric_rows, splits
+from tasks.finetune_helpers import TINY_SEQ2SEQ, fixture, make_config, metric_rows, rows, splits
 
-from llmkit.errors import ConfigError
+from llmkit.errors import ConfigError, DataError
 from llmkit.tasks.seq2seq import IGNORE, Seq2SeqTask
 from llmkit.train.finetune import run_finetune
 
@@ -125,3 +127,40 @@ def test_position_limits_come_from_the_saved_model_and_t5_has_none(
     # T5's relative positions hold targets of any length
     t5 = TINY_SEQ2SEQ | {"context_length": 32}
     Seq2SeqTask(make_config(tmp_path, causal_tokenizer_dir, model=t5, task=long_targets))
+
+
+def _with_empty_target(tmp_path):
+    data = rows("translation_train.jsonl")[:8]
+    data.insert(3, {"translation": {"en": "house blue", "fr": "   "}})
+    path = tmp_path / "train.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in data), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("min_chars", [1, 0])
+def test_empty_targets_are_dropped_and_counted_in_the_data_report(
+    tmp_path, causal_tokenizer_dir, min_chars
+):
+    cfg = make_config(
+        tmp_path,
+        causal_tokenizer_dir,
+        model=TINY_SEQ2SEQ,
+        task=SEQ2SEQ,
+        data=TRANSLATION | {"train": str(_with_empty_target(tmp_path)), "validation": None},
+        cleaning={"min_chars": min_chars},  # blank text is "empty" whatever min_chars says
+        split={"validation_ratio": 0.0},
+        train={"batch_size": 4, "max_steps": 1},
+    )
+    out = run_finetune(cfg)
+    report = json.loads((out / "finetune_data.json").read_text())
+    assert report["train"]["dropped_empty"] == 1
+    assert report["train"]["rows"] == 8
+
+
+def test_an_empty_target_that_skipped_cleaning_names_the_split_and_row(
+    tmp_path, causal_tokenizer_dir
+):
+    task = _task(tmp_path, causal_tokenizer_dir)
+    raw = splits(validation=[{"source": "one", "target": "un"}, {"source": "two", "target": ""}])
+    with pytest.raises(DataError, match=r"data.validation: row 2 has an empty 'target'"):
+        task.tokenize_splits(raw)
