@@ -1,5 +1,5 @@
 """Seq2seq: EOS-terminated targets, ignored label padding, prefixes, learning a tiny dictionary,
-lengths the decoder cannot hold, empty targets."""
+lengths the decoder cannot hold, empty targets, BART and Marian from a local directory."""
 
 import json
 
@@ -164,3 +164,23 @@ def test_an_empty_target_that_skipped_cleaning_names_the_split_and_row(
     raw = splits(validation=[{"source": "one", "target": "un"}, {"source": "two", "target": ""}])
     with pytest.raises(DataError, match=r"data.validation: row 2 has an empty 'target'"):
         task.tokenize_splits(raw)
+
+
+@pytest.mark.parametrize("family", ["bart", "marian"])
+def test_finetunes_a_saved_model_directory_with_bleu_validation(tmp_path, family, saved_models):
+    from transformers import AutoModelForSeq2SeqLM
+
+    cfg = make_config(
+        tmp_path,
+        None,  # the tokenizer saved next to the model
+        model={"pretrained": str(saved_models[family])},
+        task=SEQ2SEQ,  # metric: bleu by default
+        data=TRANSLATION,
+        train={"batch_size": 8, "max_steps": 3, "optimizer": {"lr": 5e-3}, "eval": {}},
+    )
+    out = run_finetune(cfg)
+    validation = metric_rows(out, "validation")
+    assert validation and 0.0 <= validation[-1]["bleu"] <= 100.0
+    assert validation[-1]["step"] == 3
+    model = AutoModelForSeq2SeqLM.from_pretrained(out)
+    assert model.config.model_type == family
