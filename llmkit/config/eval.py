@@ -17,9 +17,6 @@ MetricName = Literal[
 ]  # fmt: skip
 TaskName = Literal["perplexity", "seq2seq", "causal", "classification", "token-classification"]
 
-LOWER_IS_BETTER = frozenset({"ter", "perplexity", "loss", "mse"})
-"""Gates on these fail when the score is *above* the value."""
-
 SCORE_NAMES = frozenset(
     {"bleu", "chrf", "ter", "rouge1", "rouge2", "rougeL", "rougeLsum", "exact_match",
      "accuracy", "precision", "recall", "f1", "mcc", "subset_accuracy", "pearson", "spearman",

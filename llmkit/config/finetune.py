@@ -133,7 +133,11 @@ class FreezeConfig(Section):
     embeddings: bool = False
     """Freeze the token (and position) embeddings."""
     first_n_layers: int = Field(0, ge=0)
-    """Freeze the first N transformer blocks (of the encoder and of the decoder)."""
+    """Freeze the first N transformer blocks of each stack: blocks 0..N-1 of a decoder-only or
+    encoder-only model; of an encoder–decoder (T5, BART, Marian), blocks 0..N-1 of the encoder
+    *and* blocks 0..N-1 of the decoder. N may not exceed the shortest stack. On T5, block 0 also
+    holds the relative position bias that every later block of its stack reuses, so N ≥ 1
+    freezes that bias too."""
 
 
 class BatchingConfig(Section):

@@ -51,7 +51,8 @@ class EvalConfig(Section):
     best_metric: str = "loss"
     """Metric that decides the best checkpoint and early stopping, e.g. loss, accuracy, f1, bleu."""
     greater_is_better: bool | None = None
-    """Direction of best_metric; null infers it (loss/perplexity: lower, others: higher)."""
+    """Direction of best_metric; null infers it (loss, perplexity, mse, ter: lower; others such
+    as accuracy, f1, bleu, pearson: higher)."""
     early_stopping_patience: int | None = Field(None, ge=1)
     """Stop after this many evaluations without improvement; null never stops early."""
 

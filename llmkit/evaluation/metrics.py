@@ -24,6 +24,10 @@ Average = Literal["macro", "micro", "weighted", "binary"]
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
 
+LOWER_IS_BETTER = frozenset({"loss", "perplexity", "mse", "ter"})
+"""Reported scores where smaller is better (errors and distances); every other score llmkit
+reports (accuracy, f1, bleu, rouge…, pearson) is better when larger."""
+
 
 def _as_streams(hypotheses: Sequence[str], references: Sequence) -> list[list[str]]:
     """Normalise references to a list of streams and check every stream's length."""

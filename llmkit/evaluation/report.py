@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from llmkit.config.eval import LOWER_IS_BETTER, EvalConfig
+from llmkit.config.eval import EvalConfig
 from llmkit.errors import ConfigError, GateFailed
+from llmkit.evaluation.metrics import LOWER_IS_BETTER
 
 
 @dataclass

@@ -97,7 +97,8 @@ def load_adapter(base_model: torch.nn.Module, adapter_dir: str | Path):
 
 
 def freeze_parameters(model: torch.nn.Module, freeze: FreezeConfig) -> None:
-    """Turn off gradients for embeddings and/or the first N blocks of each stack."""
+    """Turn off gradients for embeddings and/or the first N blocks of each stack (an
+    encoder–decoder's encoder and decoder each lose their first N blocks)."""
     if freeze.embeddings:
         # every nn.Embedding: token, position and token-type tables (with tied input/output
         # embeddings this also freezes the LM head, which is the same tensor)
@@ -105,23 +106,34 @@ def freeze_parameters(model: torch.nn.Module, freeze: FreezeConfig) -> None:
             if isinstance(module, torch.nn.Embedding):
                 module.weight.requires_grad_(False)
     if freeze.first_n_layers:
-        stacks = [
-            (name, mod)
-            for name, mod in model.named_modules()
-            if isinstance(mod, torch.nn.ModuleList) and _BLOCK_LIST.search(name)
-        ]
+        stacks = block_stacks(model)
         if not stacks:
             raise ConfigError(
                 "freeze.first_n_layers: could not find this model's list of transformer blocks"
             )
-        for name, blocks in stacks:
-            if freeze.first_n_layers > len(blocks):
-                raise ConfigError(
-                    f"freeze.first_n_layers ({freeze.first_n_layers}) exceeds the "
-                    f"{len(blocks)} blocks of {name}"
-                )
+        name, shortest = min(stacks, key=lambda stack: len(stack[1]))
+        if freeze.first_n_layers > len(shortest):
+            raise ConfigError(
+                f"freeze.first_n_layers ({freeze.first_n_layers}) exceeds the "
+                f"{len(shortest)} blocks of {name}",
+                f"set freeze.first_n_layers to at most {len(shortest)}",
+            )
+        for _, blocks in stacks:
             for block in blocks[: freeze.first_n_layers]:
                 block.requires_grad_(False)
+
+
+def block_stacks(model: torch.nn.Module) -> list[tuple[str, torch.nn.ModuleList]]:
+    """The model's lists of transformer blocks, by name: one for a decoder or an encoder, two
+    (encoder, decoder) for an encoder–decoder. Only outermost lists count: a T5 block holds its
+    sub-layers in a ModuleList named `layer` too (encoder.block.0.layer), which is not a stack."""
+    stacks: list[tuple[str, torch.nn.ModuleList]] = []
+    for name, module in model.named_modules():  # parents come before their children
+        if not isinstance(module, torch.nn.ModuleList) or not _BLOCK_LIST.search(name):
+            continue
+        if not any(name.startswith(outer + ".") for outer, _ in stacks):
+            stacks.append((name, module))
+    return stacks
 
 
 def count_trainable(model: torch.nn.Module) -> tuple[int, int]:

@@ -12,7 +12,8 @@ import torch
 import torch.nn.functional as F
 from datasets import DatasetDict
 
-from llmkit.errors import DataError
+from llmkit.errors import ConfigError, DataError
+from llmkit.models.build import from_pretrained
 from llmkit.tasks.batching import pad_ids_and_labels
 from llmkit.tasks.finetune_common import (
     FinetuneTaskBase,
@@ -31,6 +32,23 @@ def unwrap(model: torch.nn.Module) -> torch.nn.Module:
     return model
 
 
+def decoder_position_limit(cfg) -> int | None:
+    """How many positions the decoder's position table holds (BART and Marian: learned or
+    fixed sinusoidal tables of max_position_embeddings rows); None for relative positions (T5),
+    which have no limit."""
+    if cfg.model.pretrained is None:
+        return None if cfg.model.family == "t5" else cfg.model.context_length
+    from transformers import AutoConfig
+
+    config = from_pretrained(AutoConfig, cfg.model.pretrained, "model.pretrained")
+    # T5 checkpoints may carry a legacy n_positions that limits nothing, so it is not read
+    for attr in ("max_decoder_position_embeddings", "max_position_embeddings"):
+        value = getattr(config, attr, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
 class Seq2SeqTask(PerTokenLabelLoss, FinetuneTaskBase):
     name = "seq2seq"
     auto_class_name = "AutoModelForSeq2SeqLM"
@@ -42,10 +60,30 @@ class Seq2SeqTask(PerTokenLabelLoss, FinetuneTaskBase):
         self.columns = cfg.data.columns
         self.max_source_length = self.options.max_source_length or self.max_length
         if self.max_source_length > self.max_length:
-            raise DataError(
+            raise ConfigError(
                 f"task.max_source_length ({self.max_source_length}) exceeds the model's "
-                f"{self.max_length} positions"
+                f"{self.max_length} positions",
+                f"set task.max_source_length to at most {self.max_length}",
             )
+        self._check_decoder_lengths(decoder_position_limit(cfg))
+
+    def _check_decoder_lengths(self, limit: int | None) -> None:
+        """Targets (teacher forcing) and generated outputs past the decoder's position table
+        would end in an IndexError mid-run; refuse them before training starts."""
+        if limit is None:
+            return
+        lengths = {"task.max_target_length": self.options.max_target_length}
+        if self.cfg.data.validation is not None or self.cfg.split.validation_ratio > 0:
+            # validation generates; the decoder reads its start token and all but the last
+            # new token, so max_new_tokens positions
+            lengths["task.generation.max_new_tokens"] = self.options.generation.max_new_tokens
+        for key, length in lengths.items():
+            if length > limit:
+                raise ConfigError(
+                    f"{key} ({length}) exceeds the {limit} positions of the model's decoder",
+                    f"set {key} to at most {limit} or give the model more positions "
+                    "(model.context_length, for a model built from config)",
+                )
 
     def prepare_datasets(self) -> DatasetDict:
         source, target = self.columns.source, self.columns.target

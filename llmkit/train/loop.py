@@ -353,9 +353,13 @@ def _save(run: Run, state: TrainState, window: _Window) -> Path:
 
 
 def greater_is_better(cfg: TrainConfig) -> bool:
+    """Direction of eval.best_metric: as configured, else lower for errors (loss, perplexity,
+    mse, ter) and higher for every other score."""
+    from llmkit.evaluation.metrics import LOWER_IS_BETTER
+
     if cfg.eval.greater_is_better is not None:
         return cfg.eval.greater_is_better
-    return cfg.eval.best_metric not in ("loss", "perplexity")
+    return cfg.eval.best_metric not in LOWER_IS_BETTER
 
 
 def _validate(run: Run, state: TrainState, tracker) -> bool:

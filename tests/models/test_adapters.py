@@ -91,6 +91,56 @@ def test_freezing_embeddings_and_first_layers(masked_tokenizer_dir):
         )
 
 
+def _tiny_from_config(family: str, auto_name: str, tokenizer_dir, n_layers: int):
+    import transformers
+
+    from llmkit.config.model import ModelConfig
+    from llmkit.models.build import load_or_build
+
+    tok = transformers.AutoTokenizer.from_pretrained(tokenizer_dir)
+    cfg = ModelConfig(family=family, n_layers=n_layers, hidden_size=16, n_heads=2)
+    return load_or_build(cfg, getattr(transformers, auto_name), tok)
+
+
+STACKS = {
+    "gpt2": ("AutoModelForCausalLM", ["transformer.h"]),
+    "bart": ("AutoModelForSeq2SeqLM", ["model.encoder.layers", "model.decoder.layers"]),
+    "t5": ("AutoModelForSeq2SeqLM", ["encoder.block", "decoder.block"]),
+}
+
+
+@pytest.mark.parametrize("first_n", [1, 2, 3])
+@pytest.mark.parametrize("family", sorted(STACKS))
+def test_first_n_layers_freezes_blocks_below_n_of_every_stack(
+    family, first_n, causal_tokenizer_dir
+):
+    auto_name, stack_names = STACKS[family]
+    model = _tiny_from_config(family, auto_name, causal_tokenizer_dir, n_layers=3)
+    # T5 blocks hold their sub-layers in lists named `layer`; those are not stacks
+    assert [name for name, _ in adapters.block_stacks(model)] == stack_names
+    adapters.freeze_parameters(model, FreezeConfig(first_n_layers=first_n))
+
+    def block_index(param_name: str) -> int | None:
+        for stack in stack_names:
+            if param_name.startswith(stack + "."):
+                return int(param_name[len(stack) + 1 :].split(".")[0])
+        return None  # embeddings, final norms, the LM head
+
+    params = dict(model.named_parameters())
+    expected = {n for n in params if (i := block_index(n)) is not None and i < first_n}
+    frozen = {n for n, p in params.items() if not p.requires_grad}
+    assert frozen == expected
+    for stack in stack_names:  # the decoder's first blocks too, not only the encoder's
+        assert any(n.startswith(f"{stack}.{first_n - 1}.") for n in frozen)
+
+
+def test_first_n_layers_beyond_the_stack_names_it_and_the_limit(causal_tokenizer_dir):
+    model = _tiny_from_config("t5", "AutoModelForSeq2SeqLM", causal_tokenizer_dir, n_layers=2)
+    with pytest.raises(ConfigError, match=r"exceeds the 2 blocks of encoder\.block .*at most 2"):
+        adapters.freeze_parameters(model, FreezeConfig(first_n_layers=3))
+    assert all(p.requires_grad for p in model.parameters())  # nothing half-frozen
+
+
 def test_lora_finetune_writes_adapter_and_equivalent_merged_model(tmp_path, masked_tokenizer_dir):
     from transformers import AutoModelForSequenceClassification
 

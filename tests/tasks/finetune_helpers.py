@@ -28,14 +28,15 @@ def splits(**named: list[dict[str, Any]]) -> DatasetDict:
     return DatasetDict({k: Dataset.from_list(v) for k, v in named.items()})
 
 
-def make_config(tmp_path: Path, tokenizer: Path, **sections: Any) -> FinetuneConfig:
-    """A FinetuneConfig writing to tmp_path/out; `train` is merged over quiet logging."""
+def make_config(tmp_path: Path, tokenizer: Path | None, **sections: Any) -> FinetuneConfig:
+    """A FinetuneConfig writing to tmp_path/out; `train` is merged over quiet logging. A None
+    tokenizer reads it from model.pretrained."""
     train = QUIET_TRAIN | sections.pop("train", {})
     data = sections.pop("data", {"train": fixture("sentiment_train.jsonl")})
     return FinetuneConfig.model_validate(
         {
             "output_dir": str(tmp_path / "out"),
-            "tokenizer": str(tokenizer),
+            "tokenizer": str(tokenizer) if tokenizer is not None else None,
             "data": data,
             "train": train,
             **sections,
