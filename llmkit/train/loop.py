@@ -33,7 +33,7 @@ from llmkit.train.optim import build_optimizer, build_scheduler
 from llmkit.train.precision import accelerate_precision
 from llmkit.train.signals import StopSignals, TrainingInterrupted
 from llmkit.train.state import TrainState
-from llmkit.train.validation import evaluate
+from llmkit.train.validation import evaluate, track_best
 
 NO_STEP = 2**62
 """`first_bad_step` while every loss so far was finite."""
@@ -352,16 +352,6 @@ def _save(run: Run, state: TrainState, window: _Window) -> Path:
     return path
 
 
-def greater_is_better(cfg: TrainConfig) -> bool:
-    """Direction of eval.best_metric: as configured, else lower for errors (loss, perplexity,
-    mse, ter) and higher for every other score."""
-    from llmkit.evaluation.metrics import LOWER_IS_BETTER
-
-    if cfg.eval.greater_is_better is not None:
-        return cfg.eval.greater_is_better
-    return cfg.eval.best_metric not in LOWER_IS_BETTER
-
-
 def _validate(run: Run, state: TrainState, tracker) -> bool:
     """Validate, track the best metric; True when early stopping should end the run."""
     metrics = evaluate(
@@ -373,19 +363,7 @@ def _validate(run: Run, state: TrainState, tracker) -> bool:
         run.cfg.eval.max_batches,
     )
     tracker.log_eval(state.step, metrics)
-    name = run.cfg.eval.best_metric
-    if name not in metrics:
-        raise UserError(
-            f"train.eval.best_metric '{name}' is not among this task's metrics: "
-            f"{', '.join(metrics)}"
-        )
-    if state.improves(metrics[name], greater_is_better(run.cfg)):
-        state.best_metric, state.best_step = metrics[name], state.step
-        state.evals_without_improvement = 0
-    else:
-        state.evals_without_improvement += 1
-    patience = run.cfg.eval.early_stopping_patience
-    return patience is not None and state.evals_without_improvement >= patience
+    return track_best(state, metrics, run.cfg.eval)
 
 
 def _restore_best(run: Run, state: TrainState) -> None:

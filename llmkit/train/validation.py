@@ -5,6 +5,11 @@ from typing import Any
 
 import torch
 
+from llmkit.config.train import EvalConfig
+from llmkit.errors import UserError
+from llmkit.evaluation.metrics import LOWER_IS_BETTER
+from llmkit.train.state import TrainState
+
 
 def evaluate(acc, task, model, eval_loader, eval_collate, max_batches: int | None) -> dict:
     """The task's metrics over the validation split (or its first eval.max_batches batches),
@@ -22,6 +27,32 @@ def evaluate(acc, task, model, eval_loader, eval_collate, max_batches: int | Non
                 break
     model.train()
     return task.compute_metrics(outputs)
+
+
+def greater_is_better(cfg: EvalConfig) -> bool:
+    """Direction of eval.best_metric: as configured, else lower for errors (loss, perplexity,
+    mse, ter) and higher for every other score."""
+    if cfg.greater_is_better is not None:
+        return cfg.greater_is_better
+    return cfg.best_metric not in LOWER_IS_BETTER
+
+
+def track_best(state: TrainState, metrics: dict[str, float], cfg: EvalConfig) -> bool:
+    """Record a new best eval.best_metric in `state`; True when early stopping should end the
+    run (eval.early_stopping_patience validations without improvement)."""
+    name = cfg.best_metric
+    if name not in metrics:
+        raise UserError(
+            f"train.eval.best_metric '{name}' is not among this task's metrics: "
+            f"{', '.join(metrics)}"
+        )
+    if state.improves(metrics[name], greater_is_better(cfg)):
+        state.best_metric, state.best_step = metrics[name], state.step
+        state.evals_without_improvement = 0
+    else:
+        state.evals_without_improvement += 1
+    patience = cfg.early_stopping_patience
+    return patience is not None and state.evals_without_improvement >= patience
 
 
 def _to_cpu(value: Any) -> Any:

@@ -3,12 +3,12 @@
 import pytest
 
 from llmkit.config.train import TrainConfig
-from llmkit.train.loop import greater_is_better
 from llmkit.train.state import TrainState
+from llmkit.train.validation import greater_is_better
 
 
-def _cfg(best_metric: str, **eval_options) -> TrainConfig:
-    return TrainConfig.model_validate({"eval": {"best_metric": best_metric, **eval_options}})
+def _cfg(best_metric: str, **eval_options):
+    return TrainConfig.model_validate({"eval": {"best_metric": best_metric, **eval_options}}).eval
 
 
 @pytest.mark.parametrize("name", ["loss", "perplexity", "mse", "ter"])
