@@ -202,3 +202,45 @@ def test_batches_are_random_by_default_and_length_grouping_is_opt_in(
     grouped = _task(tmp_path, masked_tokenizer_dir, data=data, batching={"group_by_length": True})
     sampler = grouped.train_sampler(grouped.prepare_datasets()["train"], batch_size=8, seed=0)
     assert isinstance(sampler, LengthGroupedSampler) and sampler.window == 4
+
+
+def test_regression_run_validates_with_pearson_and_keeps_the_lowest_mse(
+    tmp_path, masked_tokenizer_dir
+):
+    """A float target (a similarity-score style regression) through the whole run: validation
+    reports mse and pearson, and keep_best reads mse as lower-is-better."""
+    from transformers import AutoModelForSequenceClassification
+
+    def scored(name: str) -> str:
+        path = tmp_path / name
+        lines = [
+            json.dumps({"text": r["text"], "label": 1.0 if r["label"] == "positive" else 0.0})
+            for r in rows(name)
+        ]
+        path.write_text("\n".join(lines) + "\n")
+        return str(path)
+
+    cfg = make_config(
+        tmp_path,
+        masked_tokenizer_dir,
+        model=TINY_ENCODER,
+        task={"type": "classification", "regression": True},
+        data={
+            "train": scored("sentiment_train.jsonl"),
+            "validation": scored("sentiment_validation.jsonl"),
+        },
+        train={
+            "batch_size": 8, "epochs": 8, "optimizer": {"lr": 3e-3},
+            "eval": {"every_steps": 12, "best_metric": "mse"},
+            "checkpoint": {"keep_best": True},
+        },
+    )  # fmt: skip
+    out = run_finetune(cfg)
+    evals = metric_rows(out, "validation")
+    assert {"mse", "pearson"} <= evals[-1].keys()
+    assert min(e["mse"] for e in evals) < evals[0]["mse"] and max(e["pearson"] for e in evals) > 0.5
+    state = json.loads((out / "trainer_state.json").read_text())
+    best = min(evals, key=lambda e: e["mse"])
+    assert state["best_step"] == best["step"] and state["best_metric"] == best["mse"]
+    model = AutoModelForSequenceClassification.from_pretrained(out)
+    assert model.config.problem_type == "regression" and model.config.num_labels == 1
