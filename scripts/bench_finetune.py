@@ -11,7 +11,8 @@ One run's dev accuracy moves by several points with the seed alone (872 dev sent
 standard error is ~1.6 points, and the seed changes the initial weights, dropout and batch order on
 top of that), so `--seeds` trains each side once per seed; both sides draw their initial weights
 from the same seed and get identical ones. The accuracies reported are means over the seeds; the
-speed ratio is over all runs.
+speed ratio is over all runs. scripts/compare_finetune_same_draws.py takes the draws out (same
+batch order, no dropout) and shows both sides then train identically.
 
 A second comparison runs llmkit with LoRA (r=8 on query/key/value, the classifier trained)
 against llmkit full finetuning on the first seed: speed, peak memory (max RSS of the process) and
