@@ -87,7 +87,9 @@ class CausalTask(Section):
     loss_on_prompt: bool = False
     """Also train on prompt/user/system tokens; false puts loss on assistant tokens only."""
     packing: bool = False
-    """Pack several whole examples into each row of up to max_length tokens."""
+    """Pack several whole examples into each row of up to max_length tokens. A row has one
+    causal mask, so an example also attends to the earlier ones in its row (after their EOS), as
+    in TRL's default packing; fewer padded tokens at the price of that cross-talk."""
 
 
 TASK_TYPES = ("classification", "token-classification", "seq2seq", "causal")
