@@ -91,14 +91,12 @@ def prepare(work: Path, rows: int) -> None:
     ).save_pretrained(work / "tokenizer")  # fmt: skip
 
 
-def run_llmkit(work: Path, args, lora: bool) -> dict:
+def llmkit_config(work: Path, args, out: Path, lora: bool = False):
+    """llmkit's side of the comparison, with `--llmkit-set` overrides applied."""
     from llmkit.config.finetune import FinetuneConfig
     from llmkit.config.load import apply_overrides
-    from llmkit.train.finetune import run_finetune
 
-    run_name = f"llmkit-lora-seed{args.seed}" if lora else f"llmkit-seed{args.seed}"
-    out = work / run_name  # one output_dir per run: llmkit refuses to train into a used one
-    cfg = FinetuneConfig.model_validate(apply_overrides({
+    return FinetuneConfig.model_validate(apply_overrides({
         "output_dir": str(out), "tokenizer": str(work / "tokenizer"), "model": MODEL,
         "task": {"type": "classification", "labels": ["negative", "positive"]},
         "data": {"train": str(work / "train.tsv"), "validation": str(work / "dev.tsv"),
@@ -110,6 +108,14 @@ def run_llmkit(work: Path, args, lora: bool) -> dict:
                   "schedule": {"kind": "linear", "warmup_steps": 0},
                   "logging": {"every_steps": 50, "live": False, "trackers": []}},
     }, args.llmkit_set))  # fmt: skip
+
+
+def run_llmkit(work: Path, args, lora: bool) -> dict:
+    from llmkit.train.finetune import run_finetune
+
+    run_name = f"llmkit-lora-seed{args.seed}" if lora else f"llmkit-seed{args.seed}"
+    out = work / run_name  # one output_dir per run: llmkit refuses to train into a used one
+    cfg = llmkit_config(work, args, out, lora)
     start = time.perf_counter()
     run_finetune(cfg)  # tokenization, training, the final validation and saving all count
     seconds = time.perf_counter() - start
@@ -118,38 +124,49 @@ def run_llmkit(work: Path, args, lora: bool) -> dict:
     return {"seconds": seconds, "accuracy": final["accuracy"]}
 
 
-def run_trainer(work: Path, args) -> dict:
-    import numpy as np
+def reference_data_and_model(work: Path, seed: int, padding, model: dict):
+    """The Trainer's side as run_glue.py prepares it: tokenized splits (padding="max_length",
+    max_seq_length=128, or False for per-batch padding) and the model, whose initial weights
+    come from `seed` as llmkit's do. Returns (tokenizer, data, model)."""
     from datasets import load_dataset
-    from transformers import (
-        AutoModelForSequenceClassification,
-        AutoTokenizer,
-        DataCollatorWithPadding,
-        Trainer,
-        TrainingArguments,
-        default_data_collator,
-        set_seed,
-    )
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, set_seed
 
     from llmkit.config.model import ModelConfig
     from llmkit.models.build import architecture_config
 
-    set_seed(args.seed)  # the model's initial weights come from it, as llmkit's do
+    set_seed(seed)
     tokenizer = AutoTokenizer.from_pretrained(work / "tokenizer")
     files = {"train": str(work / "train.tsv"), "validation": str(work / "dev.tsv")}
     raw = load_dataset("csv", data_files=files, delimiter="\t", quoting=3)
 
-    padding = "max_length" if args.reference_padding == "max_length" else False
-
-    def preprocess(batch):  # run_glue.py: padding="max_length", max_seq_length=128
+    def preprocess(batch):
         enc = tokenizer(batch["sentence"], padding=padding, max_length=128, truncation=True)
         enc["labels"] = batch["label"]
         return enc
 
     data = raw.map(preprocess, batched=True, remove_columns=raw["train"].column_names)
-    config = architecture_config(ModelConfig(**MODEL), tokenizer)
+    config = architecture_config(ModelConfig(**model), tokenizer)
     config.num_labels = 2
-    model = AutoModelForSequenceClassification.from_config(config)
+    return tokenizer, data, AutoModelForSequenceClassification.from_config(config)
+
+
+def dev_accuracy(trainer, dev) -> float:
+    import numpy as np
+
+    predictions = trainer.predict(dev)
+    return float(np.mean(predictions.predictions.argmax(-1) == predictions.label_ids))
+
+
+def run_trainer(work: Path, args) -> dict:
+    from transformers import (
+        DataCollatorWithPadding,
+        Trainer,
+        TrainingArguments,
+        default_data_collator,
+    )
+
+    padding = "max_length" if args.reference_padding == "max_length" else False
+    tokenizer, data, model = reference_data_and_model(work, args.seed, padding, MODEL)
     training_args = TrainingArguments(
         output_dir=str(work / "trainer"), per_device_train_batch_size=args.batch_size,
         per_device_eval_batch_size=args.batch_size, num_train_epochs=args.epochs,
@@ -162,9 +179,7 @@ def run_trainer(work: Path, args) -> dict:
     start = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - start
-    predictions = trainer.predict(data["validation"])
-    accuracy = float(np.mean(predictions.predictions.argmax(-1) == predictions.label_ids))
-    return {"seconds": seconds, "accuracy": accuracy}
+    return {"seconds": seconds, "accuracy": dev_accuracy(trainer, data["validation"])}
 
 
 def worker(kind: str, work: Path, args) -> None:

@@ -32,23 +32,15 @@ MODEL = dict(bench.MODEL, dropout=0.0)
 
 
 def llmkit_run(work: Path, args) -> dict:
-    from llmkit.config.finetune import FinetuneConfig
     from llmkit.train.finetune import run_finetune
 
     out = work / "llmkit"
-    cfg = FinetuneConfig.model_validate({
-        "output_dir": str(out), "tokenizer": str(work / "tokenizer"), "model": MODEL,
-        "task": {"type": "classification", "labels": ["negative", "positive"]},
-        "data": {"train": str(work / "train.tsv"), "validation": str(work / "dev.tsv"),
-                 "columns": {"text": "sentence", "label": "label"}},
-        "cleaning": {"deduplicate": False}, "max_length": 128,
-        "train": {"batch_size": args.batch_size, "epochs": args.epochs, "seed": args.seed,
-                  "precision": args.llmkit_precision,
-                  "optimizer": {"lr": bench.LR, "weight_decay": 0.0},
-                  "schedule": {"kind": "linear", "warmup_steps": 0},
-                  "logging": {"every_steps": 1, "live": False, "trackers": []}},
-    })  # fmt: skip
-    run_finetune(cfg)
+    args.llmkit_set = [
+        "model.dropout=0.0",
+        f"train.precision={args.llmkit_precision}",
+        "train.logging.every_steps=1",
+    ]
+    run_finetune(bench.llmkit_config(work, args, out))
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     return {
         "losses": [r["loss"] for r in rows if r["split"] == "train"],
@@ -69,39 +61,15 @@ def llmkit_order(num_rows: int, seed: int, epochs: int) -> list[int]:
 
 
 def trainer_run(work: Path, args) -> dict:
-    import numpy as np
-    from datasets import load_dataset
     from torch.utils.data import SequentialSampler
-    from transformers import (
-        AutoModelForSequenceClassification,
-        AutoTokenizer,
-        Trainer,
-        TrainingArguments,
-        default_data_collator,
-        set_seed,
-    )
-
-    from llmkit.config.model import ModelConfig
-    from llmkit.models.build import architecture_config
+    from transformers import Trainer, TrainingArguments, default_data_collator
 
     class GivenOrderTrainer(Trainer):
         def _get_train_sampler(self, *unused, **kwargs):
             return SequentialSampler(self.train_dataset)
 
-    set_seed(args.seed)
-    tokenizer = AutoTokenizer.from_pretrained(work / "tokenizer")
-    files = {"train": str(work / "train.tsv"), "validation": str(work / "dev.tsv")}
-    raw = load_dataset("csv", data_files=files, delimiter="\t", quoting=3)
-
-    def preprocess(batch):  # run_glue.py: padding="max_length", max_seq_length=128
-        enc = tokenizer(batch["sentence"], padding="max_length", max_length=128, truncation=True)
-        return dict(enc, labels=batch["label"])
-
-    data = raw.map(preprocess, batched=True, remove_columns=raw["train"].column_names)
+    _, data, model = bench.reference_data_and_model(work, args.seed, "max_length", MODEL)
     ordered = data["train"].select(llmkit_order(len(data["train"]), args.seed, args.epochs))
-    config = architecture_config(ModelConfig(**MODEL), tokenizer)
-    config.num_labels = 2
-    model = AutoModelForSequenceClassification.from_config(config)
     steps = args.epochs * (len(data["train"]) // args.batch_size)
     training_args = TrainingArguments(
         output_dir=str(work / "trainer"), per_device_train_batch_size=args.batch_size,
@@ -113,10 +81,9 @@ def trainer_run(work: Path, args) -> dict:
         model=model, args=training_args, train_dataset=ordered, data_collator=default_data_collator
     )
     trainer.train()
-    predictions = trainer.predict(data["validation"])
     return {
         "losses": [e["loss"] for e in trainer.state.log_history if "loss" in e],
-        "accuracy": float(np.mean(predictions.predictions.argmax(-1) == predictions.label_ids)),
+        "accuracy": bench.dev_accuracy(trainer, data["validation"]),
     }
 
 
@@ -141,6 +108,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--llmkit-precision", default="auto", choices=["auto", "fp32", "bf16"])
     parser.add_argument("--side", choices=["llmkit", "trainer"])
+    parser.set_defaults(lora_lr=None, llmkit_set=[])  # read by bench_finetune.llmkit_config
     parser.add_argument("--work", type=Path)
     args = parser.parse_args()
     if args.side:

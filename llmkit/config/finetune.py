@@ -177,6 +177,11 @@ class FinetuneConfig(Section):
     lora: LoraConfig = Field(default_factory=LoraConfig)
     freeze: FreezeConfig = Field(default_factory=FreezeConfig)
 
+    @property
+    def has_validation(self) -> bool:
+        """A validation split exists: given as files or split off the training data."""
+        return self.data.validation is not None or self.split.validation_ratio > 0
+
     @model_validator(mode="after")
     def _consistent(self):
         if self.tokenizer is None and self.model.pretrained is None:
@@ -185,7 +190,7 @@ class FinetuneConfig(Section):
                 "is null); give a tokenizer directory, e.g. the output of `llmkit tokenizer train`"
             )
         picks_best = self.train.checkpoint.keep_best or self.train.eval.early_stopping_patience
-        if picks_best and self.data.validation is None and self.split.validation_ratio == 0:
+        if picks_best and not self.has_validation:
             raise ValueError(
                 "train.checkpoint.keep_best and train.eval.early_stopping_patience compare "
                 "validation scores; give data.validation or a split.validation_ratio above 0"

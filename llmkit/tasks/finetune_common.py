@@ -39,18 +39,31 @@ def load_tokenizer(cfg: FinetuneConfig):
     return tokenizer
 
 
+def pretrained_config(cfg: FinetuneConfig):
+    """The transformers config of model.pretrained (a directory or hub id)."""
+    from transformers import AutoConfig
+
+    return from_pretrained(AutoConfig, cfg.model.pretrained, "model.pretrained")
+
+
+def position_table_size(config, attrs: tuple[str, ...]) -> int | None:
+    """The first of `attrs` the config sets to a positive size, else None."""
+    for attr in attrs:
+        value = getattr(config, attr, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
 def model_max_positions(cfg: FinetuneConfig, tokenizer) -> int:
     """The longest input the model accepts: its position table, else the tokenizer's limit."""
     if cfg.model.pretrained is None:
         return cfg.model.context_length
-    from transformers import AutoConfig
-
-    config = from_pretrained(AutoConfig, cfg.model.pretrained, "model.pretrained")
-    for attr in ("max_position_embeddings", "n_positions"):
-        value = getattr(config, attr, None)
-        if isinstance(value, int) and value > 0:
-            # RoBERTa reserves padding_idx + 1 position slots
-            return value - 2 if config.model_type == "roberta" else value
+    config = pretrained_config(cfg)
+    size = position_table_size(config, ("max_position_embeddings", "n_positions"))
+    if size is not None:
+        # RoBERTa reserves padding_idx + 1 position slots
+        return size - 2 if config.model_type == "roberta" else size
     limit = tokenizer.model_max_length
     return limit if isinstance(limit, int) and limit < 1_000_000 else _FALLBACK_MAX_LENGTH
 

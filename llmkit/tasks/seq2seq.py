@@ -13,12 +13,13 @@ import torch.nn.functional as F
 from datasets import DatasetDict
 
 from llmkit.errors import ConfigError, DataError
-from llmkit.models.build import from_pretrained
 from llmkit.tasks.batching import pad_ids_and_labels
 from llmkit.tasks.finetune_common import (
     FinetuneTaskBase,
     PerTokenLabelLoss,
     load_task_splits,
+    position_table_size,
+    pretrained_config,
     tokenize_counting_truncation,
 )
 
@@ -38,15 +39,9 @@ def decoder_position_limit(cfg) -> int | None:
     which have no limit."""
     if cfg.model.pretrained is None:
         return None if cfg.model.family == "t5" else cfg.model.context_length
-    from transformers import AutoConfig
-
-    config = from_pretrained(AutoConfig, cfg.model.pretrained, "model.pretrained")
     # T5 checkpoints may carry a legacy n_positions that limits nothing, so it is not read
-    for attr in ("max_decoder_position_embeddings", "max_position_embeddings"):
-        value = getattr(config, attr, None)
-        if isinstance(value, int) and value > 0:
-            return value
-    return None
+    attrs = ("max_decoder_position_embeddings", "max_position_embeddings")
+    return position_table_size(pretrained_config(cfg), attrs)
 
 
 class Seq2SeqTask(PerTokenLabelLoss, FinetuneTaskBase):
@@ -73,7 +68,7 @@ class Seq2SeqTask(PerTokenLabelLoss, FinetuneTaskBase):
         if limit is None:
             return
         lengths = {"task.max_target_length": self.options.max_target_length}
-        if self.cfg.data.validation is not None or self.cfg.split.validation_ratio > 0:
+        if self.cfg.has_validation:
             # validation generates; the decoder reads its start token and all but the last
             # new token, so max_new_tokens positions
             lengths["task.generation.max_new_tokens"] = self.options.generation.max_new_tokens

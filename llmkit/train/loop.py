@@ -372,6 +372,12 @@ def _restore_best(run: Run, state: TrainState) -> None:
     if not run.cfg.checkpoint.keep_best or state.best_step in (None, state.step):
         return
     best = ckpt.checkpoint_root(run.output_dir) / f"step-{state.best_step}"
+    if not best.is_dir():  # keep_best was turned on at a resume, after that step was pruned
+        run.accelerator.print(
+            f"warning: the best step ({state.best_step}) has no checkpoint left; saving the last "
+            "step's model"
+        )
+        return
     run.accelerator.load_state(str(best))
     run.accelerator.print(
         f"saving the model of step {state.best_step}, the best by {run.cfg.eval.best_metric} "

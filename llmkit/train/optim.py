@@ -45,7 +45,7 @@ def lr_factor(step: int, cfg: ScheduleConfig, base_lr: float, total_steps: int) 
     """Multiplier of base_lr for the optimizer step about to run (0-based). Neither end runs a
     step at lr 0, which would be a step that cannot move the weights: warmup starts at
     1/(warmup_steps + 1), and the decay would reach min_lr one step after the last, as
-    transformers' schedules do (so a linear schedule gives the same rates as the Trainer's)."""
+    transformers' schedules do (so after warmup, the rates are the Trainer's)."""
     if step < cfg.warmup_steps:
         return (step + 1) / (cfg.warmup_steps + 1)
     floor = cfg.min_lr / base_lr

@@ -119,3 +119,28 @@ def test_keep_best_saves_the_best_validated_model(cli, tmp_path, masked_tokenize
     assert all(torch.equal(saved[k], best[k]) for k in saved)
     assert not all(torch.equal(saved[k], last[k]) for k in saved)
     assert json.loads((out / "trainer_state.json").read_text())["best_step"] == best_step
+
+
+def test_keep_best_turned_on_at_resume_saves_the_last_model_when_the_best_was_pruned(
+    cli, tmp_path, masked_tokenizer_dir
+):
+    """The best step of the first run (step 1 here) was pruned before keep_best was asked for:
+    the run still ends with a saved model (the last step's) and says why."""
+    out = tmp_path / "late"
+    train = {
+        "batch_size": 8,
+        "max_steps": 8,
+        "optimizer": {"lr": 3e-2},
+        "eval": {"every_steps": 1, "best_metric": "loss"},
+        "checkpoint": {"every_steps": 1, "keep_last": 1},
+        "logging": {"every_steps": 1, "live": False, "trackers": []},
+    }
+    path = _write_config(tmp_path, masked_tokenizer_dir, out, train=train)
+    assert cli("finetune", path).exit_code == 0
+    best_step = json.loads((out / "trainer_state.json").read_text())["best_step"]
+    assert best_step != 8, "the test needs a first run whose best step was pruned"
+    overrides = ["--set", "train.max_steps=10", "--set", "train.checkpoint.keep_best=true"]
+    result = cli("finetune", path, "--resume", *overrides)
+    assert result.exit_code == 0, result.output
+    assert f"the best step ({best_step}) has no checkpoint left" in result.output
+    assert json.loads((out / "trainer_state.json").read_text())["step"] == 10

@@ -13,6 +13,18 @@ from pretrain_helpers import final_weights, metric_rows, tiny_config
 from llmkit.train.pretrain import run_pretrain
 
 
+def _launch_on_two_processes(command: str, cfg, config_file) -> None:
+    """`accelerate launch` the llmkit command on 2 processes; on a machine without GPUs they run
+    on the CPU over gloo."""
+    config_file.write_text(yaml.safe_dump(cfg.model_dump(mode="json")))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu",
+              "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
+              "--dynamo_backend", "no", "-m", "llmkit", command, str(config_file)]  # fmt: skip
+    done = subprocess.run(launch, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
 def test_two_processes_match_one_process_with_the_same_global_batch(tmp_path, clm_data_dir):
     common = dict(
         max_steps=6, eval={"every_steps": 6}, checkpoint={"every_steps": 3}, precision="fp32",
@@ -21,15 +33,7 @@ def test_two_processes_match_one_process_with_the_same_global_batch(tmp_path, cl
     one = run_pretrain(tiny_config(tmp_path / "one", clm_data_dir, batch_size=8, **common))
 
     two_cfg = tiny_config(tmp_path / "two", clm_data_dir, batch_size=4, **common)
-    config_file = tmp_path / "two.yaml"
-    config_file.write_text(yaml.safe_dump(two_cfg.model_dump(mode="json")))
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    # on a machine without GPUs the processes run on the CPU over gloo
-    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu",
-              "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
-              "--dynamo_backend", "no", "-m", "llmkit", "pretrain", str(config_file)]  # fmt: skip
-    done = subprocess.run(launch, capture_output=True, text=True, env=env, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
+    _launch_on_two_processes("pretrain", two_cfg, tmp_path / "two.yaml")
     two = tmp_path / "two"
 
     a, b = final_weights(one), final_weights(two)
@@ -72,14 +76,7 @@ def test_two_process_finetuning_validates_every_example_once(tmp_path, masked_to
         )  # fmt: skip
 
     one = run_finetune(config("one", 8))
-    config_file = tmp_path / "two.yaml"
-    config_file.write_text(yaml.safe_dump(config("two", 4).model_dump(mode="json")))
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu",
-              "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
-              "--dynamo_backend", "no", "-m", "llmkit", "finetune", str(config_file)]  # fmt: skip
-    done = subprocess.run(launch, capture_output=True, text=True, env=env, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
+    _launch_on_two_processes("finetune", config("two", 4), tmp_path / "two.yaml")
     two = tmp_path / "two" / "out"
 
     val_one, val_two = metric_rows(one, "validation")[-1], metric_rows(two, "validation")[-1]
