@@ -34,3 +34,13 @@ class GateFailed(UserError):
     """A --fail-under quality gate failed; exit code 1 so CI can tell it from a usage error."""
 
     exit_code = 1
+
+
+class TrainingDiverged(UserError):
+    """The training loss became NaN or infinite; the run stopped without saving."""
+
+
+class TrainingInterrupted(UserError):
+    """The run was stopped by a signal after saving a checkpoint."""
+
+    exit_code = 130

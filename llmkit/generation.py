@@ -7,7 +7,6 @@ order. Sampling is seeded inside a forked RNG, so calling this in the middle of 
 depends on nor disturbs the training RNG.
 """
 
-import copy
 import json
 import sys
 import threading
@@ -16,47 +15,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import torch
-from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from llmkit.config.generate import GenerateConfig, GenerationSettings
 from llmkit.errors import CheckpointError, ConfigError, DataError
 from llmkit.models.build import from_pretrained
-
-
-def is_encoder_decoder(model: PreTrainedModel) -> bool:
-    return bool(getattr(model.config, "is_encoder_decoder", False))
-
-
-def generation_config(
-    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, settings: GenerationSettings
-) -> GenerationConfig:
-    """The model's own generation config (keeps e.g. forced BOS/EOS ids of Marian and BART)
-    overridden by `settings` and the tokenizer's special ids.
-
-    Sampling fields get neutral values under greedy/beam decoding, so a model whose saved config
-    samples does not leak its temperature into greedy runs (nor make transformers warn).
-    """
-    eos = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else tokenizer.sep_token_id
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
-    config = copy.deepcopy(model.generation_config)
-    sample = settings.do_sample
-    config.update(
-        max_new_tokens=settings.max_new_tokens,
-        max_length=None,
-        min_new_tokens=settings.min_new_tokens,
-        num_beams=settings.num_beams,
-        do_sample=sample,
-        temperature=settings.temperature if sample else 1.0,
-        top_k=settings.top_k if sample else 50,
-        top_p=settings.top_p if sample else 1.0,
-        repetition_penalty=settings.repetition_penalty,
-        eos_token_id=eos if settings.stop_at_eos else None,
-        pad_token_id=pad,
-        use_cache=True,
-    )
-    if is_encoder_decoder(model) and config.decoder_start_token_id is None:
-        config.decoder_start_token_id = model.config.decoder_start_token_id
-    return config
+from llmkit.models.decoding import generation_config
+from llmkit.models.properties import is_encoder_decoder, max_positions
 
 
 def _encode(
@@ -76,8 +41,7 @@ def _encode(
 def _check_context(model: PreTrainedModel, ids: list[list[int]], settings: GenerationSettings):
     """A decoder with learned positions (GPT-2) cannot go past its last position: say so before
     generating instead of failing deep inside the embedding lookup."""
-    config = model.config
-    context = getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", 0)
+    context = max_positions(model.config)
     longest = max(range(len(ids)), key=lambda i: len(ids[i]))
     needed = len(ids[longest]) + settings.max_new_tokens
     if context and needed > context:
@@ -118,7 +82,7 @@ def generate_texts(
     """
     if not prompts:
         return []
-    left = not is_encoder_decoder(model)
+    left = not is_encoder_decoder(model.config)
     ids = _encode(tokenizer, prompts, settings, left)
     if left:
         _check_context(model, ids, settings)
@@ -153,7 +117,7 @@ def stream_text(
     """Yield the completion of one prompt piece by piece as the model produces it."""
     from transformers import TextIteratorStreamer
 
-    left = not is_encoder_decoder(model)
+    left = not is_encoder_decoder(model.config)
     ids = _encode(tokenizer, [prompt], settings, left)[0]
     if left:
         _check_context(model, [ids], settings)
@@ -199,7 +163,7 @@ def load_generator(model_dir: str, device: str = "auto"):
             "`llmkit pretrain` or `llmkit finetune`"
         )
     config = from_pretrained(transformers.AutoConfig, model_dir, "model")
-    if getattr(config, "is_encoder_decoder", False):
+    if is_encoder_decoder(config):
         auto = transformers.AutoModelForSeq2SeqLM
     else:
         auto = transformers.AutoModelForCausalLM

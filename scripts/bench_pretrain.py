@@ -350,7 +350,7 @@ def report(kind: str, sides: dict, peak: float) -> dict[str, float]:
 
 
 def main() -> None:
-    from llmkit.train.precision import resolve_precision
+    from llmkit.models.precision import resolve_precision
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=2000, help="optimizer steps per run")

@@ -9,7 +9,11 @@ from pydantic import Field, field_validator, model_validator
 from llmkit.config.base import Section
 from llmkit.config.data import ColumnsConfig, Format
 from llmkit.config.generate import GenerationSettings
-from llmkit.evaluation.metrics import Average, BleuTokenize
+
+BleuTokenize = Literal["13a", "intl", "zh", "char", "none"]
+"""sacrebleu tokenizers that work offline (spm/flores download a model; mecab needs extra packages)."""
+
+Average = Literal["macro", "micro", "weighted", "binary"]
 
 MetricName = Literal[
     "bleu", "chrf", "ter", "rouge", "exact_match", "classification", "regression", "seqeval",

@@ -32,7 +32,7 @@ class ModelConfig(Section):
     """Share input and output embeddings."""
     attn_implementation: Literal["auto", "sdpa", "eager", "flash_attention_2"] = "auto"
     """auto = PyTorch SDPA, except eager attention when training in bf16 on a CPU, where SDPA's
-    bf16 backward is slow (llmkit.train.precision). flash_attention_2 needs flash-attn and a GPU."""
+    bf16 backward is slow (llmkit.models.precision). flash_attention_2 needs flash-attn and a GPU."""
 
     @model_validator(mode="after")
     def _heads_divide(self):

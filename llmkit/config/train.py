@@ -80,7 +80,7 @@ class TrainConfig(Section):
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     """Mixed precision (bf16/fp16 autocast over fp32 weights). auto = bf16 on a GPU that supports
     it or on a CPU with native bf16 (AVX512-BF16/AMX flags), else fp32: without them CPU bf16 is
-    ~16× slower (llmkit.train.precision). fp16 needs a GPU."""
+    ~16× slower (llmkit.models.precision). fp16 needs a GPU."""
     compile: bool = False
     """torch.compile the training step's forward and loss (the model alone under several
     processes, where DDP/FSDP wrap it)."""

@@ -1,1 +1,2 @@
-"""Evaluation: metrics, file mode, model mode, reports."""
+"""The `llmkit eval` stage: file mode, model mode, reports and quality gates (the metrics
+themselves live in llmkit.metrics)."""

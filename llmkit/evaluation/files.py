@@ -140,7 +140,7 @@ def require_non_empty(column: Column, purpose: str) -> None:
 def evaluate_files(cfg) -> list:
     """File mode: every predictions file scored against the references, one result each."""
     from llmkit.evaluation.report import SystemResult
-    from llmkit.evaluation.scoring import LABEL_METRICS, score_labels, score_texts, split_signatures
+    from llmkit.metrics.scoring import LABEL_METRICS, score_labels, score_texts, split_signatures
 
     names = cfg.metrics or ["bleu", "chrf", "rouge"]
     results = []

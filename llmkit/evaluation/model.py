@@ -13,7 +13,8 @@ from typing import Any
 from llmkit.config.eval import DEFAULT_METRICS, EvalConfig
 from llmkit.errors import CheckpointError, ConfigError, DataError
 from llmkit.evaluation.report import SystemResult
-from llmkit.evaluation.scoring import TEXT_METRICS, score_texts, split_signatures
+from llmkit.metrics.scoring import TEXT_METRICS, score_texts, split_signatures
+from llmkit.models.properties import is_encoder_decoder, max_positions
 
 _HEADS = {
     "ForSequenceClassification": "classification",
@@ -40,7 +41,7 @@ def load_model_config(model_dir: str):
 
 
 def infer_task(config) -> str:
-    if getattr(config, "is_encoder_decoder", False):
+    if is_encoder_decoder(config):
         return "seq2seq"
     for architecture in config.architectures or []:
         for suffix, task in _HEADS.items():
@@ -142,7 +143,7 @@ def _perplexity_eval(cfg, model_dir, config, rows, identity) -> SystemResult:
     from llmkit.evaluation.perplexity import perplexity
     from llmkit.generation import pick_device
 
-    if getattr(config, "is_encoder_decoder", False) or not any(
+    if is_encoder_decoder(config) or not any(
         a.endswith(("ForCausalLM", "LMHeadModel")) for a in config.architectures or []
     ):
         raise ConfigError(
@@ -163,8 +164,7 @@ def _perplexity_eval(cfg, model_dir, config, rows, identity) -> SystemResult:
 
 
 def _max_positions(config) -> int:
-    for attr in ("max_position_embeddings", "n_positions"):
-        value = getattr(config, attr, None)
-        if isinstance(value, int) and value > 0:
-            return value
-    raise ConfigError("perplexity.context_length: the model does not say; set it")
+    positions = max_positions(config)
+    if positions is None:
+        raise ConfigError("perplexity.context_length: the model does not say; set it")
+    return positions

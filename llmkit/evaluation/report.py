@@ -9,7 +9,7 @@ from typing import Any
 
 from llmkit.config.eval import EvalConfig
 from llmkit.errors import ConfigError, GateFailed
-from llmkit.evaluation.metrics import LOWER_IS_BETTER
+from llmkit.metrics.functions import LOWER_IS_BETTER
 
 
 @dataclass

@@ -10,8 +10,7 @@ from typing import Any
 import torch
 
 from llmkit.config.eval import EvalConfig
-
-IGNORE = -100
+from llmkit.models.loss import IGNORE_INDEX
 
 
 def _task_options(config, task: str):
@@ -78,7 +77,7 @@ def _prediction_rows(cfg: EvalConfig, config, task: str, rows, outputs) -> list[
             pairs = zip(o["predictions"].tolist(), o["references"].tolist(), strict=True)
             for pred_row, ref_row in pairs:
                 kept = zip(pred_row, ref_row, strict=True)
-                predicted.append([id2label[p] for p, r in kept if r != IGNORE])
+                predicted.append([id2label[p] for p, r in kept if r != IGNORE_INDEX])
         for w, p, g in zip(words, predicted, gold, strict=True):
             result.append({"input": w, "prediction": p, "reference": g})
         return result

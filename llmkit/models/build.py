@@ -12,6 +12,7 @@ from transformers import PretrainedConfig, PreTrainedTokenizerBase
 
 from llmkit.config.model import ModelConfig
 from llmkit.errors import CheckpointError
+from llmkit.models.precision import resolve_attention
 
 
 def _special_ids(tok: PreTrainedTokenizerBase) -> dict[str, Any]:
@@ -92,8 +93,6 @@ def load_or_build(
     """`auto_class` is an AutoModelFor… class; `precision` is the run's train.precision (it
     decides what attn_implementation auto means); kwargs go to from_pretrained/from_config
     (e.g. num_labels, id2label)."""
-    from llmkit.train.precision import resolve_attention
-
     attention = resolve_attention(cfg.attn_implementation, precision)
     if cfg.pretrained is not None:
         local = Path(cfg.pretrained)

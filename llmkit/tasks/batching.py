@@ -14,6 +14,8 @@ from typing import Any
 import torch
 from torch.utils.data import Sampler
 
+from llmkit.models.loss import IGNORE_INDEX
+
 
 class LengthGroupedSampler(Sampler[int]):
     """Yields example indices so that each consecutive run of `batch_size` indices has similar
@@ -82,9 +84,9 @@ def pad_token_batch(
 def pad_ids_and_labels(
     examples: list[dict[str, Any]], pad_token_id: int
 ) -> dict[str, torch.Tensor]:
-    """input_ids padded with the pad token, labels with -100 (no loss), and an attention mask of
+    """input_ids padded with the pad token, labels with IGNORE_INDEX (no loss), and an attention mask of
     the real tokens: the batch of every task whose examples are (input_ids, labels)."""
-    batch = pad_token_batch(examples, {"input_ids": pad_token_id, "labels": -100})
+    batch = pad_token_batch(examples, {"input_ids": pad_token_id, "labels": IGNORE_INDEX})
     lengths = torch.tensor([len(ex["input_ids"]) for ex in examples])
     width = batch["input_ids"].shape[1]
     batch["attention_mask"] = (torch.arange(width)[None, :] < lengths[:, None]).long()

@@ -178,7 +178,7 @@ class ClassificationTask(FinetuneTaskBase):
         return {"loss": losses, "predictions": predictions, "labels": batch["labels"]}
 
     def compute_metrics(self, outputs: list[dict[str, Any]]) -> dict[str, float]:
-        from llmkit.evaluation import metrics
+        from llmkit.metrics import functions as metrics
 
         loss = torch.cat([o["loss"] for o in outputs]).float()
         preds = torch.cat([o["predictions"] for o in outputs]).cpu()

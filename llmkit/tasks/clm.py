@@ -3,9 +3,9 @@
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
-from llmkit.tasks.pretraining import IGNORE_INDEX, PretrainTaskBase
+from llmkit.models.loss import IGNORE_INDEX, count_loss_tokens, next_token_labels, token_losses
+from llmkit.tasks.pretraining import PretrainTaskBase
 
 
 class CausalLMTask(PretrainTaskBase):
@@ -20,13 +20,8 @@ class CausalLMTask(PretrainTaskBase):
         batch["labels"] = labels  # the loss shifts them: position t predicts token t + 1
         return batch
 
-    @staticmethod
-    def _next_token_labels(labels: torch.Tensor) -> torch.Tensor:
-        # (B, T): label of position t is token t + 1; the last position predicts nothing
-        return F.pad(labels[:, 1:], (0, 1), value=IGNORE_INDEX)
-
     def count_loss_items(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return (batch["labels"][:, 1:] != IGNORE_INDEX).sum()
+        return count_loss_tokens(batch["labels"][:, 1:])
 
     def logits(self, model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         # Training never reuses keys/values: building the KV cache would be wasted work per step.
@@ -37,19 +32,15 @@ class CausalLMTask(PretrainTaskBase):
         ).logits
 
     def _token_losses(self, model, batch, reduction: str) -> torch.Tensor:
-        logits = self.logits(model, batch)  # (B, T, V)
-        targets = self._next_token_labels(batch["labels"])
-        return F.cross_entropy(
-            logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE_INDEX,
-            reduction=reduction,
-        )  # fmt: skip
+        targets = next_token_labels(batch["labels"])
+        return token_losses(self.logits(model, batch), targets, reduction)
 
     def loss_sum(self, model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return self._token_losses(model, batch, "sum")
 
     def evaluate_batch(self, model, batch: dict[str, torch.Tensor]) -> dict[str, Any]:
-        losses = self._token_losses(model, batch, "none").view(batch["labels"].shape)
-        n_items = (self._next_token_labels(batch["labels"]) != IGNORE_INDEX).sum(dim=1)
+        losses = self._token_losses(model, batch, "none")
+        n_items = (next_token_labels(batch["labels"]) != IGNORE_INDEX).sum(dim=1)
         return {"loss_sum": losses.sum(dim=1), "n_items": n_items}
 
     def save_artifacts(self, model: torch.nn.Module, output_dir: str) -> None:

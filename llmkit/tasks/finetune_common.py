@@ -14,6 +14,8 @@ from llmkit.config.finetune import FinetuneConfig
 from llmkit.errors import CheckpointError, DataError
 from llmkit.models import adapters
 from llmkit.models.build import from_pretrained
+from llmkit.models.loss import count_loss_tokens, token_losses
+from llmkit.models.properties import max_positions
 from llmkit.tasks.batching import LengthGroupedSampler
 
 _FALLBACK_MAX_LENGTH = 512
@@ -46,24 +48,13 @@ def pretrained_config(cfg: FinetuneConfig):
     return from_pretrained(AutoConfig, cfg.model.pretrained, "model.pretrained")
 
 
-def position_table_size(config, attrs: tuple[str, ...]) -> int | None:
-    """The first of `attrs` the config sets to a positive size, else None."""
-    for attr in attrs:
-        value = getattr(config, attr, None)
-        if isinstance(value, int) and value > 0:
-            return value
-    return None
-
-
 def model_max_positions(cfg: FinetuneConfig, tokenizer) -> int:
     """The longest input the model accepts: its position table, else the tokenizer's limit."""
     if cfg.model.pretrained is None:
         return cfg.model.context_length
-    config = pretrained_config(cfg)
-    size = position_table_size(config, ("max_position_embeddings", "n_positions"))
+    size = max_positions(pretrained_config(cfg))
     if size is not None:
-        # RoBERTa reserves padding_idx + 1 position slots
-        return size - 2 if config.model_type == "roberta" else size
+        return size
     limit = tokenizer.model_max_length
     return limit if isinstance(limit, int) and limit < 1_000_000 else _FALLBACK_MAX_LENGTH
 
@@ -207,14 +198,11 @@ class FinetuneTaskBase:
 
 
 class PerTokenLabelLoss:
-    """Loss for tasks whose batch carries a label per output position (-100 = no loss):
-    token classification and seq2seq. The task supplies `_logits(model, batch)`."""
+    """Loss for tasks whose batch carries a label per output position (IGNORE_INDEX = no
+    loss): token classification and seq2seq. The task supplies `_logits(model, batch)`."""
 
     def count_loss_items(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return (batch["labels"] != -100).sum()
+        return count_loss_tokens(batch["labels"])
 
     def loss_sum(self, model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        logits = self._logits(model, batch)  # (B, T, C)
-        return torch.nn.functional.cross_entropy(
-            logits.flatten(0, 1).float(), batch["labels"].flatten(), reduction="sum"
-        )
+        return token_losses(self._logits(model, batch).float(), batch["labels"], "sum")

@@ -11,7 +11,8 @@ import torch
 import torch.nn.functional as F
 
 from llmkit.errors import ConfigError
-from llmkit.tasks.pretraining import IGNORE_INDEX, PretrainTaskBase
+from llmkit.models.loss import IGNORE_INDEX, count_loss_tokens, token_losses
+from llmkit.tasks.pretraining import PretrainTaskBase
 
 WORD_START_MARKERS = ("Ġ", "▁")
 """Byte-level BPE (GPT-2, RoBERTa) and metaspace (SentencePiece) mark a word's first token."""
@@ -87,19 +88,15 @@ class MaskedLMTask(PretrainTaskBase):
         return batch
 
     def count_loss_items(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return (batch["labels"] != IGNORE_INDEX).sum()
+        return count_loss_tokens(batch["labels"])
 
     def _token_losses(self, model, batch, reduction: str) -> torch.Tensor:
-        logits = self.logits(model, batch)  # (B, T, V)
-        return F.cross_entropy(
-            logits.flatten(0, 1), batch["labels"].flatten(), ignore_index=IGNORE_INDEX,
-            reduction=reduction,
-        )  # fmt: skip
+        return token_losses(self.logits(model, batch), batch["labels"], reduction)
 
     def loss_sum(self, model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return self._token_losses(model, batch, "sum")
 
     def evaluate_batch(self, model, batch: dict[str, torch.Tensor]) -> dict[str, Any]:
-        losses = self._token_losses(model, batch, "none").view(batch["labels"].shape)
+        losses = self._token_losses(model, batch, "none")
         n_items = (batch["labels"] != IGNORE_INDEX).sum(dim=1)
         return {"loss_sum": losses.sum(dim=1), "n_items": n_items}

@@ -10,8 +10,7 @@ from datasets import DatasetDict
 
 from llmkit.config.pretrain import PretrainConfig
 from llmkit.errors import CheckpointError, ConfigError, DataError
-
-IGNORE_INDEX = -100
+from llmkit.models.properties import max_positions
 
 
 def dataset_directory(cfg: PretrainConfig) -> Path:
@@ -29,16 +28,6 @@ def dataset_directory(cfg: PretrainConfig) -> Path:
             "run `llmkit preprocess CONFIG` with pack: true first, or give data.preprocess",
         )
     return directory
-
-
-def model_max_positions(config: Any) -> int | None:
-    """Positions the model can attend over; None when it is not bounded (e.g. T5)."""
-    for attr in ("n_positions", "max_position_embeddings"):
-        value = getattr(config, attr, None)
-        if isinstance(value, int) and value > 0:
-            # RoBERTa's positions start after padding_idx, so two slots are not usable
-            return value - 2 if config.model_type in ("roberta", "xlm-roberta") else value
-    return None
 
 
 def _block_size(directory: Path, splits: DatasetDict) -> int:
@@ -91,7 +80,7 @@ class PretrainTaskBase:
 
     def _check_fits(self, model: torch.nn.Module) -> None:
         """Refuse contexts longer than the model's positions and token ids beyond its vocab."""
-        positions = model_max_positions(model.config)
+        positions = max_positions(model.config)
         key = "model.pretrained" if self.cfg.model.pretrained else "model.context_length"
         if positions is not None and self.block_size > positions:
             raise ConfigError(

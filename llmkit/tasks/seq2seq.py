@@ -13,17 +13,17 @@ import torch.nn.functional as F
 from datasets import DatasetDict
 
 from llmkit.errors import ConfigError, DataError
+from llmkit.models.decoding import generation_config
+from llmkit.models.loss import IGNORE_INDEX
+from llmkit.models.properties import max_positions
 from llmkit.tasks.batching import pad_ids_and_labels
 from llmkit.tasks.finetune_common import (
     FinetuneTaskBase,
     PerTokenLabelLoss,
     load_task_splits,
-    position_table_size,
     pretrained_config,
     tokenize_counting_truncation,
 )
-
-IGNORE = -100
 
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:
@@ -39,9 +39,7 @@ def decoder_position_limit(cfg) -> int | None:
     which have no limit."""
     if cfg.model.pretrained is None:
         return None if cfg.model.family == "t5" else cfg.model.context_length
-    # T5 checkpoints may carry a legacy n_positions that limits nothing, so it is not read
-    attrs = ("max_decoder_position_embeddings", "max_position_embeddings")
-    return position_table_size(pretrained_config(cfg), attrs)
+    return max_positions(pretrained_config(cfg), decoder=True)
 
 
 class Seq2SeqTask(PerTokenLabelLoss, FinetuneTaskBase):
@@ -154,8 +152,6 @@ class Seq2SeqTask(PerTokenLabelLoss, FinetuneTaskBase):
         ).logits
 
     def evaluate_batch(self, model, batch) -> dict[str, Any]:
-        from llmkit.generation import generation_config
-
         loss = self.loss_sum(model, batch)
         base = unwrap(model)
         settings = self.options.generation
@@ -175,18 +171,18 @@ class Seq2SeqTask(PerTokenLabelLoss, FinetuneTaskBase):
             "references": F.pad(
                 batch["labels"],
                 (0, self.options.max_target_length - batch["labels"].shape[1]),
-                value=IGNORE,
+                value=IGNORE_INDEX,
             ),
         }
 
     def compute_metrics(self, outputs: list[dict[str, Any]]) -> dict[str, float]:
-        from llmkit.evaluation import metrics
+        from llmkit.metrics import functions as metrics
 
         loss = sum(float(o["loss_sum"].sum()) for o in outputs)
         count = sum(int(o["count"].sum()) for o in outputs)
         predictions = torch.cat([o["predictions"] for o in outputs]).cpu()
         references = torch.cat([o["references"] for o in outputs]).cpu()
-        references = references.masked_fill(references == IGNORE, self.tokenizer.pad_token_id)
+        references = references.masked_fill(references == IGNORE_INDEX, self.tokenizer.pad_token_id)
         hyps = self.tokenizer.batch_decode(predictions, skip_special_tokens=True)
         refs = self.tokenizer.batch_decode(references, skip_special_tokens=True)
         hyps, refs = [h.strip() for h in hyps], [r.strip() for r in refs]

@@ -10,15 +10,13 @@ Optional packing joins whole examples into rows of up to max_length tokens.
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from datasets import Dataset, DatasetDict
 
 from llmkit.config.finetune import DEFAULT_CHAT_TEMPLATE
 from llmkit.errors import ConfigError, DataError
+from llmkit.models.loss import IGNORE_INDEX, count_loss_tokens, token_losses
 from llmkit.tasks.batching import pad_ids_and_labels
 from llmkit.tasks.finetune_common import FinetuneTaskBase, load_task_splits
-
-IGNORE = -100
 
 
 class SFTTask(FinetuneTaskBase):
@@ -140,12 +138,12 @@ class SFTTask(FinetuneTaskBase):
         labels = [
             tok
             if self.options.loss_on_prompt or any(start < e and end > s for s, e in spans)
-            else IGNORE
+            else IGNORE_INDEX
             for tok, (start, end) in zip(ids, offsets, strict=True)
         ]
         truncated = len(ids) > self.max_length
         ids, labels = ids[: self.max_length], labels[: self.max_length]
-        loss_tokens = sum(lab != IGNORE for lab in labels[1:])
+        loss_tokens = sum(lab != IGNORE_INDEX for lab in labels[1:])
         return {
             "input_ids": ids,
             "labels": labels,
@@ -160,16 +158,12 @@ class SFTTask(FinetuneTaskBase):
     # ---- loss and evaluation ----------------------------------------------------------------
 
     def count_loss_items(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return (batch["labels"][:, 1:] != IGNORE).sum()
+        return count_loss_tokens(batch["labels"][:, 1:])
 
     def loss_sum(self, model, batch) -> torch.Tensor:
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
         # position t predicts token t + 1
-        return F.cross_entropy(
-            logits[:, :-1].flatten(0, 1).float(),
-            batch["labels"][:, 1:].flatten(),
-            reduction="sum",
-        )
+        return token_losses(logits[:, :-1].float(), batch["labels"][:, 1:], "sum")
 
     def evaluate_batch(self, model, batch) -> dict[str, Any]:
         return {

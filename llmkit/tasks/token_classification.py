@@ -2,7 +2,7 @@
 
 Columns (data.columns): words (a list of words) and label (a list of tags of the same length;
 names such as B-PER, or integer ids into task.labels). The tag goes on each word's first subword;
-the other subwords get -100 (no loss) unless task.label_all_subwords. Validation reports seqeval
+the other subwords get IGNORE_INDEX (no loss) unless task.label_all_subwords. Validation reports seqeval
 entity precision/recall/F1 on word-level tags (the first subword's prediction per word).
 """
 
@@ -13,30 +13,29 @@ import torch.nn.functional as F
 from datasets import DatasetDict
 
 from llmkit.errors import DataError
+from llmkit.models.loss import IGNORE_INDEX, token_losses
 from llmkit.tasks.batching import pad_token_batch
 from llmkit.tasks.finetune_common import FinetuneTaskBase, PerTokenLabelLoss, load_task_splits
 from llmkit.tasks.labels import LabelMap
-
-IGNORE = -100
 
 
 def align_labels(word_ids: list[int | None], word_labels: list[int], all_subwords: bool):
     """Token-level labels from word-level ones.
 
     Returns (labels, first): labels carry the word's tag on its first subword (and on the others
-    when `all_subwords`), -100 on special tokens; `first` marks first subwords, which is where the
+    when `all_subwords`), IGNORE_INDEX on special tokens; `first` marks first subwords, which is where the
     word-level prediction is read at evaluation.
     """
     labels, first, previous = [], [], None
     for word in word_ids:
         if word is None:
-            labels.append(IGNORE)
+            labels.append(IGNORE_INDEX)
             first.append(0)
         elif word != previous:
             labels.append(word_labels[word])
             first.append(1)
         else:
-            labels.append(word_labels[word] if all_subwords else IGNORE)
+            labels.append(word_labels[word] if all_subwords else IGNORE_INDEX)
             first.append(0)
         previous = word
     return labels, first
@@ -133,7 +132,7 @@ class TokenClassificationTask(PerTokenLabelLoss, FinetuneTaskBase):
 
     def collate(self, examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         batch = pad_token_batch(
-            examples, {"input_ids": self.tokenizer.pad_token_id, "labels": IGNORE, "first": 0}
+            examples, {"input_ids": self.tokenizer.pad_token_id, "labels": IGNORE_INDEX, "first": 0}
         )
         lengths = torch.tensor([len(ex["input_ids"]) for ex in examples])
         width = batch["input_ids"].shape[1]
@@ -154,15 +153,13 @@ class TokenClassificationTask(PerTokenLabelLoss, FinetuneTaskBase):
 
     def evaluate_batch(self, model, batch) -> dict[str, Any]:
         logits = self._logits(model, batch)
-        loss = F.cross_entropy(
-            logits.flatten(0, 1).float(), batch["labels"].flatten(), reduction="sum"
-        )
+        loss = token_losses(logits.float(), batch["labels"], "sum")
         # word-level predictions and references, read at first subwords; fixed width
         # (max_length) so batches from different processes gather into one tensor
         first = batch["first"].bool()
         labels = batch["labels"].clone()
-        labels[~first] = IGNORE
-        preds = logits.argmax(-1).masked_fill(~first, IGNORE)
+        labels[~first] = IGNORE_INDEX
+        preds = logits.argmax(-1).masked_fill(~first, IGNORE_INDEX)
         return {
             "loss_sum": loss.reshape(1),
             "count": self.count_loss_items(batch).reshape(1),
@@ -171,7 +168,7 @@ class TokenClassificationTask(PerTokenLabelLoss, FinetuneTaskBase):
         }
 
     def compute_metrics(self, outputs: list[dict[str, Any]]) -> dict[str, float]:
-        from llmkit.evaluation.metrics import seqeval_scores
+        from llmkit.metrics.functions import seqeval_scores
 
         loss = sum(float(o["loss_sum"].sum()) for o in outputs)
         count = sum(int(o["count"].sum()) for o in outputs)
@@ -179,11 +176,11 @@ class TokenClassificationTask(PerTokenLabelLoss, FinetuneTaskBase):
         for o in outputs:
             pairs = zip(o["predictions"].tolist(), o["references"].tolist(), strict=True)
             for pred_row, ref_row in pairs:
-                keep = [j for j, r in enumerate(ref_row) if r != IGNORE]
+                keep = [j for j, r in enumerate(ref_row) if r != IGNORE_INDEX]
                 predictions.append([self.label_names[pred_row[j]] for j in keep])
                 references.append([self.label_names[ref_row[j]] for j in keep])
         return {"loss": loss / max(count, 1)} | seqeval_scores(predictions, references)
 
 
 def _to_width(rows: torch.Tensor, width: int) -> torch.Tensor:
-    return F.pad(rows, (0, width - rows.shape[1]), value=IGNORE)
+    return F.pad(rows, (0, width - rows.shape[1]), value=IGNORE_INDEX)

@@ -26,11 +26,11 @@ from accelerate.utils import DistributedType, GradientAccumulationPlugin, set_se
 from llmkit.config.load import save_resolved_config
 from llmkit.config.train import TrainConfig
 from llmkit.errors import DataError, UserError
+from llmkit.models.precision import accelerate_precision
 from llmkit.train import checkpoint as ckpt
 from llmkit.train.batches import EpochShuffleSampler, SeededCollate, make_loader, micro_batch_stream
 from llmkit.train.host_memory import keep_freed_host_memory
 from llmkit.train.optim import build_optimizer, build_scheduler
-from llmkit.train.precision import accelerate_precision
 from llmkit.train.signals import StopSignals, TrainingInterrupted
 from llmkit.train.state import TrainState
 from llmkit.train.validation import evaluate, track_best

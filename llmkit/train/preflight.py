@@ -13,10 +13,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from llmkit.config.train import TrainConfig
-from llmkit.train.precision import resolve_precision
-
-IGNORE_INDEX = -100
-"""Label value that carries no loss (transformers' and PyTorch's cross-entropy convention)."""
+from llmkit.models.loss import IGNORE_INDEX
+from llmkit.models.precision import resolve_precision
+from llmkit.models.properties import is_encoder_decoder
 
 
 def count_parameters(model: torch.nn.Module) -> tuple[int, int]:
@@ -33,7 +32,7 @@ def _layer_shape(model: torch.nn.Module) -> tuple[int, int, int, int]:
     stacks."""
     config = model.config
     layers = config.num_hidden_layers
-    if getattr(config, "is_encoder_decoder", False):
+    if is_encoder_decoder(config):
         decoder_layers = getattr(config, "decoder_layers", None)
         layers += decoder_layers or getattr(config, "num_decoder_layers", None) or layers
     return layers, config.hidden_size, config.num_attention_heads, config.vocab_size

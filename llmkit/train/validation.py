@@ -7,7 +7,7 @@ import torch
 
 from llmkit.config.train import EvalConfig
 from llmkit.errors import UserError
-from llmkit.evaluation.metrics import LOWER_IS_BETTER
+from llmkit.metrics.functions import LOWER_IS_BETTER
 from llmkit.train.state import TrainState
 
 

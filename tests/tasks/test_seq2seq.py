@@ -7,7 +7,8 @@ import pytest
 from tasks.finetune_helpers import TINY_SEQ2SEQ, fixture, make_config, metric_rows, rows, splits
 
 from llmkit.errors import ConfigError, DataError
-from llmkit.tasks.seq2seq import IGNORE, Seq2SeqTask
+from llmkit.models.loss import IGNORE_INDEX as IGNORE
+from llmkit.tasks.seq2seq import Seq2SeqTask
 from llmkit.train.finetune import run_finetune
 
 SEQ2SEQ = {"type": "seq2seq", "max_target_length": 16, "generation": {"max_new_tokens": 12}}

@@ -6,7 +6,8 @@ from tasks.finetune_helpers import TINY_DECODER, fixture, make_config, metric_ro
 from transformers import AutoTokenizer
 
 from llmkit.errors import DataError
-from llmkit.tasks.sft import IGNORE, SFTTask, pack_examples
+from llmkit.models.loss import IGNORE_INDEX as IGNORE
+from llmkit.tasks.sft import SFTTask, pack_examples
 from llmkit.train.finetune import run_finetune
 
 SFT = {"type": "causal"}

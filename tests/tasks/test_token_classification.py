@@ -7,7 +7,8 @@ import pytest
 from tasks.finetune_helpers import TINY_ENCODER, fixture, make_config, metric_rows, splits
 
 from llmkit.errors import DataError
-from llmkit.tasks.token_classification import IGNORE, TokenClassificationTask, align_labels
+from llmkit.models.loss import IGNORE_INDEX as IGNORE
+from llmkit.tasks.token_classification import TokenClassificationTask, align_labels
 from llmkit.train.finetune import run_finetune
 
 NER = {"type": "token-classification"}

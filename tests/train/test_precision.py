@@ -9,7 +9,7 @@ import torch
 from transformers import AutoModelForMaskedLM
 
 from llmkit.errors import ConfigError
-from llmkit.train import precision
+from llmkit.models import precision
 from llmkit.train.pretrain import run_pretrain
 
 

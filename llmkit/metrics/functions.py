@@ -13,14 +13,9 @@ several references per example).
 """
 
 from collections.abc import Sequence
-from typing import Literal
 
+from llmkit.config.eval import Average, BleuTokenize
 from llmkit.errors import DataError
-
-BleuTokenize = Literal["13a", "intl", "zh", "char", "none"]
-"""sacrebleu tokenizers that work offline (spm/flores download a model; mecab needs extra packages)."""
-
-Average = Literal["macro", "micro", "weighted", "binary"]
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
 

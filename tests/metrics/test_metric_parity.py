@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from llmkit.errors import DataError
-from llmkit.evaluation import metrics
+from llmkit.metrics import functions as metrics
 
 HYPOTHESES = [
     "The cat sat on the mat.",

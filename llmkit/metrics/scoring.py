@@ -5,7 +5,7 @@ from typing import Any
 
 from llmkit.config.eval import MetricOptions
 from llmkit.errors import DataError
-from llmkit.evaluation import metrics as m
+from llmkit.metrics import functions as m
 
 TEXT_METRICS = ("bleu", "chrf", "ter", "rouge", "exact_match")
 LABEL_METRICS = ("classification", "regression", "seqeval")
