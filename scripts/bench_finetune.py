@@ -111,13 +111,13 @@ def llmkit_config(work: Path, args, out: Path, lora: bool = False):
 
 
 def run_llmkit(work: Path, args, lora: bool) -> dict:
-    from llmkit.train.finetune import run_finetune
+    from llmkit.train.stage import run_training
 
     run_name = f"llmkit-lora-seed{args.seed}" if lora else f"llmkit-seed{args.seed}"
     out = work / run_name  # one output_dir per run: llmkit refuses to train into a used one
     cfg = llmkit_config(work, args, out, lora)
     start = time.perf_counter()
-    run_finetune(cfg)  # tokenization, training, the final validation and saving all count
+    run_training(cfg)  # tokenization, training, the final validation and saving all count
     seconds = time.perf_counter() - start
     lines = (out / "metrics.jsonl").read_text().splitlines()
     final = [r for r in map(json.loads, lines) if r["split"] == "validation"][-1]

@@ -32,7 +32,7 @@ MODEL = dict(bench.MODEL, dropout=0.0)
 
 
 def llmkit_run(work: Path, args) -> dict:
-    from llmkit.train.finetune import run_finetune
+    from llmkit.train.stage import run_training
 
     out = work / "llmkit"
     args.llmkit_set = [
@@ -40,7 +40,7 @@ def llmkit_run(work: Path, args) -> dict:
         f"train.precision={args.llmkit_precision}",
         "train.logging.every_steps=1",
     ]
-    run_finetune(bench.llmkit_config(work, args, out))
+    run_training(bench.llmkit_config(work, args, out))
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     return {
         "losses": [r["loss"] for r in rows if r["split"] == "train"],

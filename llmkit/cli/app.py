@@ -13,12 +13,11 @@ from llmkit import __version__
 from llmkit.cli import (
     config_cmd,
     eval,
-    finetune,
     generate,
     plot,
     preprocess,
-    pretrain,
     tokenizer,
+    train,
 )
 from llmkit.errors import UserError
 
@@ -67,8 +66,8 @@ def root(
 
 app.add_typer(tokenizer.app, name="tokenizer")
 app.command("preprocess", epilog=preprocess.EXAMPLE)(preprocess.preprocess)
-app.command("pretrain", epilog=pretrain.EXAMPLE)(pretrain.pretrain)
-app.command("finetune", epilog=finetune.EXAMPLE)(finetune.finetune)
+app.command("pretrain", epilog=train.PRETRAIN_EXAMPLE)(train.pretrain)
+app.command("finetune", epilog=train.FINETUNE_EXAMPLE)(train.finetune)
 app.command("eval", epilog=eval.EXAMPLE)(eval.eval_)
 app.command("generate", epilog=generate.EXAMPLE)(generate.generate)
 app.command("plot", epilog=plot.EXAMPLE)(plot.plot)

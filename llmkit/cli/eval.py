@@ -24,7 +24,7 @@ def eval_(
     models: list[str] = typer.Option([], "--model", help="Model directory (repeatable)."),
     data: str | None = typer.Option(None, "--data", help="Evaluation data for model mode."),
     task: str | None = typer.Option(
-        None, "--task", help="perplexity, seq2seq, causal, classification, token-classification."
+        None, "--task", help="perplexity, seq2seq, sft, classification, token-classification."
     ),
     metrics: list[str] = typer.Option(
         [],

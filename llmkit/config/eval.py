@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from llmkit.config.base import Section
+from llmkit.config.base import Section, current_task_name
 from llmkit.config.data import ColumnsConfig, Format
 from llmkit.config.generate import GenerationSettings
 
@@ -19,7 +19,7 @@ MetricName = Literal[
     "bleu", "chrf", "ter", "rouge", "exact_match", "classification", "regression", "seqeval",
     "perplexity",
 ]  # fmt: skip
-TaskName = Literal["perplexity", "seq2seq", "causal", "classification", "token-classification"]
+TaskName = Literal["perplexity", "seq2seq", "sft", "classification", "token-classification"]
 
 SCORE_NAMES = frozenset(
     {"bleu", "chrf", "ter", "rouge1", "rouge2", "rougeL", "rougeLsum", "exact_match",
@@ -31,7 +31,7 @@ SCORE_NAMES = frozenset(
 DEFAULT_METRICS: dict[str, list[str]] = {
     "perplexity": ["perplexity"],
     "seq2seq": ["bleu", "chrf", "rouge"],
-    "causal": ["bleu", "chrf", "rouge", "exact_match"],
+    "sft": ["bleu", "chrf", "rouge", "exact_match"],
     "classification": ["classification"],
     "token-classification": ["seqeval"],
 }
@@ -87,8 +87,9 @@ class EvalConfig(Section):
     models: list[str] = Field(default_factory=list)
     """Model mode: model directories (several are scored side by side)."""
     task: TaskName | None = None
-    """Model mode: perplexity (causal LM), seq2seq or causal (generation), classification,
-    token-classification. null infers seq2seq/perplexity from the model's architecture."""
+    """Model mode: perplexity (causal LM), seq2seq or sft (generation), classification,
+    token-classification. null infers seq2seq/perplexity from the model's architecture. The old
+    name of sft, causal, still works with a deprecation warning."""
     data: str | None = None
     """Model mode: the evaluation data (a file, glob or `save_to_disk` directory)."""
     data_format: Format = "auto"
@@ -110,6 +111,11 @@ class EvalConfig(Section):
     fail_under: dict[str, float] = Field(default_factory=dict)
     """Quality gates, e.g. {bleu: 20, accuracy: 0.9}: the command exits with code 1 when a
     score is below its value (above it for ter, perplexity, loss, mse)."""
+
+    @field_validator("task", mode="before")
+    @classmethod
+    def _renamed_task(cls, value: Any) -> Any:
+        return current_task_name(value, "task") if isinstance(value, str) else value
 
     @field_validator("metrics")
     @classmethod

@@ -7,9 +7,9 @@ something for it, so a classification option in a seq2seq config is an "unknown 
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Discriminator, Field, Tag, model_validator
+from pydantic import BeforeValidator, Discriminator, Field, Tag, model_validator
 
-from llmkit.config.base import Section
+from llmkit.config.base import Section, current_task_name
 from llmkit.config.data import CleaningConfig, DataConfig, SplitConfig
 from llmkit.config.generate import GenerationSettings
 from llmkit.config.model import ModelConfig
@@ -74,10 +74,10 @@ class Seq2SeqTask(Section):
     """How validation outputs are decoded (greedy, 64 new tokens by default)."""
 
 
-class CausalTask(Section):
+class SFTTask(Section):
     """Instruction tuning (SFT) of a decoder-only model on prompt/response pairs or chats."""
 
-    type: Literal["causal"] = "causal"
+    type: Literal["sft"] = "sft"
     format: Literal["auto", "prompt-response", "chat"] = "auto"
     """prompt-response reads columns prompt/response; chat reads a `messages` list of
     {role, content}; auto picks chat when the messages column exists."""
@@ -92,23 +92,31 @@ class CausalTask(Section):
     in TRL's default packing; fewer padded tokens at the price of that cross-talk."""
 
 
-TASK_TYPES = ("classification", "token-classification", "seq2seq", "causal")
+TASK_TYPES = ("classification", "token-classification", "seq2seq", "sft")
 
 
 def _task_type(value: Any) -> str | None:
     return value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
 
 
+def _renamed_task(value: Any) -> Any:
+    """task.type causal (the old name of sft) → sft, with a deprecation warning."""
+    if isinstance(value, dict) and isinstance(value.get("type"), str):
+        return {**value, "type": current_task_name(value["type"])}
+    return value
+
+
 FinetuneTask = Annotated[
     Annotated[ClassificationTask, Tag("classification")]
     | Annotated[TokenClassificationTask, Tag("token-classification")]
     | Annotated[Seq2SeqTask, Tag("seq2seq")]
-    | Annotated[CausalTask, Tag("causal")],
+    | Annotated[SFTTask, Tag("sft")],
     Discriminator(
         _task_type,
         custom_error_type="task_type",
         custom_error_message=f"task.type must be one of: {', '.join(TASK_TYPES)}",
     ),
+    BeforeValidator(_renamed_task),
 ]
 
 
@@ -203,9 +211,9 @@ class FinetuneConfig(Section):
                     f"task.type seq2seq needs an encoder-decoder; set model.family to one of "
                     f"{', '.join(seq2seq_families)} (got {self.model.family})"
                 )
-            if self.task.type == "causal" and self.model.family not in ("gpt2", "llama"):
+            if self.task.type == "sft" and self.model.family not in ("gpt2", "llama"):
                 raise ValueError(
-                    f"task.type causal needs a decoder-only model; set model.family to gpt2 or "
+                    f"task.type sft needs a decoder-only model; set model.family to gpt2 or "
                     f"llama (got {self.model.family})"
                 )
         return self

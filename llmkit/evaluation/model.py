@@ -1,6 +1,6 @@
 """Model mode: a model directory + a dataset + a task → predictions → metrics.
 
-Generation tasks (seq2seq, causal) go through llmkit.generation (length-sorted batches, KV cache)
+Generation tasks (seq2seq, sft) go through llmkit.generation (length-sorted batches, KV cache)
 and the text metrics; perplexity through llmkit.evaluation.perplexity; classification and
 token classification reuse the finetuning task objects (their tokenization, label mapping,
 collate, evaluate_batch and compute_metrics), so a model is scored here exactly as it was
@@ -92,7 +92,7 @@ def evaluate_model(cfg: EvalConfig, model_dir: str) -> SystemResult:
     task = cfg.task or infer_task(config)
     rows = read_rows(cfg)
     identity = {"path": str(model_dir), "model_type": config.model_type, "task": task}
-    if task in ("seq2seq", "causal"):
+    if task in ("seq2seq", "sft"):
         return _generation_eval(cfg, model_dir, task, rows, identity)
     if task == "perplexity":
         return _perplexity_eval(cfg, model_dir, config, rows, identity)

@@ -18,6 +18,7 @@ from llmkit.tasks.finetune_common import (
     FinetuneTaskBase,
     load_task_splits,
     tokenize_counting_truncation,
+    tokenize_splits,
 )
 from llmkit.tasks.labels import LabelMap, check_scalar_labels, infer_names
 
@@ -48,21 +49,9 @@ class ClassificationTask(FinetuneTaskBase):
 
     def tokenize_splits(self, raw: DatasetDict) -> DatasetDict:
         """Raw splits (text[, pair], label columns) → input_ids, token_type_ids, labels, length."""
-        label_ids = self._encode_labels(raw)
-        out = {}
-        for split, ds in raw.items():
-            ds = ds.add_column("_labels", label_ids[split])
-            ds = ds.map(
-                self._tokenize,
-                batched=True,
-                remove_columns=ds.column_names,
-                desc=f"tokenizing {split}",
-            )
-            truncated = int(sum(ds["truncated"]))
-            self.report.record(split, rows=len(ds), truncated=truncated)
-            out[split] = ds.remove_columns("truncated")
-        self.report.announce()
-        return DatasetDict(out)
+        added = {"_labels": self._encode_labels(raw)}
+        counted = {"truncated": "truncated"}
+        return tokenize_splits(raw, self._tokenize, self.report, counted, added)
 
     def _encode_labels(self, raw: DatasetDict) -> dict[str, list[Any]]:
         label = self.columns.label

@@ -4,6 +4,7 @@ length-grouped sampler hook and the files saved next to the model.
 """
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +87,32 @@ def load_task_splits(
             if count:
                 report.record(split, **{f"dropped_{reason}": count})
     return DatasetDict(splits)  # clean_splits has checked the `needed` columns exist
+
+
+def tokenize_splits(
+    raw: DatasetDict,
+    tokenize: Callable[[dict[str, list]], dict[str, list]],
+    report: "DataReport",
+    counted: dict[str, str],
+    added: dict[str, dict[str, list]] | None = None,
+    desc: str = "tokenizing",
+) -> DatasetDict:
+    """Every split through `tokenize` (a batched `map` that replaces the raw columns).
+
+    `added` columns (name → split → values, e.g. encoded labels) are attached first; the boolean
+    columns of `counted` (column → report key, e.g. truncated → truncated) are summed into
+    `report` and dropped, and the report is announced once.
+    """
+    out = {}
+    for split, ds in raw.items():
+        for name, values in (added or {}).items():
+            ds = ds.add_column(name, values[split])
+        ds = ds.map(tokenize, batched=True, remove_columns=ds.column_names, desc=f"{desc} {split}")
+        counts = {key: int(sum(ds[column])) for column, key in counted.items()}
+        report.record(split, rows=len(ds), **counts)
+        out[split] = ds.remove_columns(list(counted))
+    report.announce()
+    return DatasetDict(out)
 
 
 def tokenize_counting_truncation(

@@ -1,25 +1,28 @@
 """Task type name → task class. Each class is built from its stage's config: `TaskClass(cfg)`.
 Adding a task is one module implementing llmkit.tasks.base.Task and one line here."""
 
-import importlib
-
 from llmkit.errors import ConfigError
+from llmkit.tasks.base import Task
+from llmkit.tasks.classification import ClassificationTask
+from llmkit.tasks.clm import CausalLMTask
+from llmkit.tasks.mlm import MaskedLMTask
+from llmkit.tasks.seq2seq import Seq2SeqTask
+from llmkit.tasks.sft import SFTTask
+from llmkit.tasks.token_classification import TokenClassificationTask
 
-TASKS: dict[str, str] = {
-    "clm": "llmkit.tasks.clm:CausalLMTask",
-    "mlm": "llmkit.tasks.mlm:MaskedLMTask",
-    "classification": "llmkit.tasks.classification:ClassificationTask",
-    "token-classification": "llmkit.tasks.token_classification:TokenClassificationTask",
-    "seq2seq": "llmkit.tasks.seq2seq:Seq2SeqTask",
-    "causal": "llmkit.tasks.sft:SFTTask",
+TASKS: dict[str, type] = {
+    "clm": CausalLMTask,
+    "mlm": MaskedLMTask,
+    "classification": ClassificationTask,
+    "token-classification": TokenClassificationTask,
+    "seq2seq": Seq2SeqTask,
+    "sft": SFTTask,
 }
 
 
-def build_task(cfg):
-    """The task named by `cfg.task.type`, constructed from the whole stage config."""
+def build_task(cfg) -> Task:
+    """The task named by `cfg.task.type`, constructed from the stage config."""
     name = cfg.task.type
-    target = TASKS.get(name)
-    if target is None:
+    if name not in TASKS:
         raise ConfigError(f"task.type: unknown task '{name}'; known: {', '.join(sorted(TASKS))}")
-    module, class_name = target.split(":")
-    return getattr(importlib.import_module(module), class_name)(cfg)
+    return TASKS[name](cfg)

@@ -23,6 +23,7 @@ from llmkit.tasks.finetune_common import (
     load_task_splits,
     pretrained_config,
     tokenize_counting_truncation,
+    tokenize_splits,
 )
 
 
@@ -84,24 +85,13 @@ class Seq2SeqTask(PerTokenLabelLoss, FinetuneTaskBase):
         return self.tokenize_splits(raw)
 
     def tokenize_splits(self, raw: DatasetDict) -> DatasetDict:
-        out = {}
         for split, ds in raw.items():
             self._check_targets(ds, split)
-            ds = ds.map(
-                self._tokenize,
-                batched=True,
-                remove_columns=ds.column_names,
-                desc=f"tokenizing {split}",
-            )
-            self.report.record(
-                split,
-                rows=len(ds),
-                sources_truncated=int(sum(ds["source_truncated"])),
-                targets_truncated=int(sum(ds["target_truncated"])),
-            )
-            out[split] = ds.remove_columns(["source_truncated", "target_truncated"])
-        self.report.announce()
-        return DatasetDict(out)
+        counted = {
+            "source_truncated": "sources_truncated",
+            "target_truncated": "targets_truncated",
+        }
+        return tokenize_splits(raw, self._tokenize, self.report, counted)
 
     def _check_targets(self, ds, split: str) -> None:
         for column in (self.columns.source, self.columns.target):

@@ -20,7 +20,7 @@ from llmkit.tasks.finetune_common import FinetuneTaskBase, load_task_splits
 
 
 class SFTTask(FinetuneTaskBase):
-    name = "causal"
+    name = "sft"
     auto_class_name = "AutoModelForCausalLM"
     peft_task_type = "CAUSAL_LM"
 
@@ -31,7 +31,7 @@ class SFTTask(FinetuneTaskBase):
         template = self.options.chat_template or self.tokenizer.chat_template
         self.tokenizer.chat_template = template or DEFAULT_CHAT_TEMPLATE
         if not self.tokenizer.is_fast:
-            raise ConfigError("task.type causal needs a fast tokenizer (character offsets)")
+            raise ConfigError("task.type sft needs a fast tokenizer (character offsets)")
 
     # ---- data -------------------------------------------------------------------------------
 

@@ -15,7 +15,12 @@ from datasets import DatasetDict
 from llmkit.errors import DataError
 from llmkit.models.loss import IGNORE_INDEX, token_losses
 from llmkit.tasks.batching import pad_token_batch
-from llmkit.tasks.finetune_common import FinetuneTaskBase, PerTokenLabelLoss, load_task_splits
+from llmkit.tasks.finetune_common import (
+    FinetuneTaskBase,
+    PerTokenLabelLoss,
+    load_task_splits,
+    tokenize_splits,
+)
 from llmkit.tasks.labels import LabelMap
 
 
@@ -66,20 +71,9 @@ class TokenClassificationTask(PerTokenLabelLoss, FinetuneTaskBase):
         return self.tokenize_splits(self._raw_splits())
 
     def tokenize_splits(self, raw: DatasetDict) -> DatasetDict:
-        tags = self._encode_tags(raw)
-        out = {}
-        for split, ds in raw.items():
-            ds = ds.add_column("_tags", tags[split])
-            ds = ds.map(
-                self._tokenize,
-                batched=True,
-                remove_columns=ds.column_names,
-                desc=f"tagging {split}",
-            )
-            self.report.record(split, rows=len(ds), truncated=int(sum(ds["truncated"])))
-            out[split] = ds.remove_columns("truncated")
-        self.report.announce()
-        return DatasetDict(out)
+        added = {"_tags": self._encode_tags(raw)}
+        counted = {"truncated": "truncated"}
+        return tokenize_splits(raw, self._tokenize, self.report, counted, added, desc="tagging")
 
     def _encode_tags(self, raw: DatasetDict) -> dict[str, list[list[int]]]:
         words_col, label_col = self.columns.words, self.columns.label

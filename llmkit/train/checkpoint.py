@@ -6,14 +6,21 @@ renamed to a hidden name before deletion for the same reason. The final model is
 directory whose config.json is moved in last: a directory with config.json is complete.
 """
 
+import dataclasses
+import json
 import logging
 import os
 import shutil
+import tempfile
 from pathlib import Path
+
+from accelerate.utils import DistributedType
 
 from llmkit.config.load import save_resolved_config
 from llmkit.errors import CheckpointError
+from llmkit.train.setup import Run
 from llmkit.train.state import STATE_FILE, TrainState
+from llmkit.train.tracking import MetricWindow
 
 CHECKPOINTS = "checkpoints"
 
@@ -31,6 +38,10 @@ logging.getLogger("accelerate.utils.other").addFilter(_TiedWeightsNotice())
 
 def checkpoint_root(output_dir: Path) -> Path:
     return Path(output_dir) / CHECKPOINTS
+
+
+def step_dir(output_dir: Path, step: int) -> Path:
+    return checkpoint_root(output_dir) / f"step-{step}"
 
 
 def list_checkpoints(output_dir: Path) -> list[tuple[int, Path]]:
@@ -138,3 +149,75 @@ def publish_model(staging: Path, output_dir: Path) -> None:
             shutil.rmtree(target)
         os.replace(staging / name, target)
     staging.rmdir()
+
+
+# ---- a run's checkpoints and its final model -------------------------------------------------
+
+
+def resume(run: Run, checkpoint: Path | None) -> TrainState:
+    """Load `checkpoint` (model, optimizer, scheduler, RNG) into the run and return its state;
+    a fresh state when there is none."""
+    if checkpoint is None:
+        return TrainState()
+    run.accelerator.load_state(str(checkpoint))
+    state = TrainState.load(checkpoint)
+    run.accelerator.print(f"resuming from {checkpoint} (step {state.step})")
+    return state
+
+
+def save_run(run: Run, state: TrainState, window: MetricWindow) -> Path:
+    """A checkpoint of the run at `state.step` (tokens counted up to this step), then pruning
+    to checkpoint.keep_last (keeping the best one under keep_best)."""
+    acc, cfg = run.accelerator, run.train_cfg
+    tokens = state.tokens_seen + window.pending_tokens(acc)
+    saved = dataclasses.replace(state, tokens_seen=tokens)
+    path = save_checkpoint(acc, run.output_dir, saved, run.config)
+    if acc.is_main_process:
+        best = state.best_step if cfg.checkpoint.keep_best else None
+        prune_checkpoints(run.output_dir, cfg.checkpoint.keep_last, best)
+    acc.wait_for_everyone()
+    return path
+
+
+def restore_best(run: Run, state: TrainState) -> None:
+    """checkpoint.keep_best: the model to publish is the best validated one. Loading the whole
+    checkpoint also rewinds optimizer and RNG, which no longer matter once training is over."""
+    cfg = run.train_cfg
+    if not cfg.checkpoint.keep_best or state.best_step in (None, state.step):
+        return
+    best = step_dir(run.output_dir, state.best_step)
+    if not best.is_dir():  # keep_best was turned on at a resume, after that step was pruned
+        run.accelerator.print(
+            f"warning: the best step ({state.best_step}) has no checkpoint left; saving the last "
+            "step's model"
+        )
+        return
+    run.accelerator.load_state(str(best))
+    run.accelerator.print(
+        f"saving the model of step {state.best_step}, the best by {cfg.eval.best_metric} "
+        f"({state.best_metric:.4g}); step {state.step}'s weights stay in its checkpoint"
+    )
+
+
+def save_final_model(run: Run, state: TrainState) -> Path:
+    """The Hugging Face model directory: weights, config, tokenizer, generation config, the
+    resolved llmkit config; staged in a temporary directory and moved in config.json last."""
+    acc = run.accelerator
+    acc.wait_for_everyone()
+    model = acc.unwrap_model(run.model, keep_torch_compile=False)
+    # Sharded models (FSDP, DeepSpeed ZeRO) are gathered by accelerate; others save themselves
+    # (a PEFT model then writes its adapter, which the task's save_artifacts expects).
+    sharded = acc.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED)
+    state_dict = acc.get_state_dict(run.model) if sharded else None
+    if acc.is_main_process:
+        staging = Path(tempfile.mkdtemp(prefix=".final-", dir=run.output_dir))
+        model.save_pretrained(staging, state_dict=state_dict, safe_serialization=True)
+        run.task.save_artifacts(model, str(staging))
+        save_resolved_config(run.config, staging)
+        state_json = json.dumps(dataclasses.asdict(state), indent=2) + "\n"
+        (staging / "trainer_state.json").write_text(state_json, encoding="utf-8")
+        publish_model(staging, run.output_dir)
+        acc.print(f"model saved to {run.output_dir}")
+    acc.wait_for_everyone()
+    acc.end_training()
+    return run.output_dir

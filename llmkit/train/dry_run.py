@@ -9,15 +9,17 @@ import math
 
 import torch
 
+from llmkit.errors import TrainingDiverged
 from llmkit.train.batches import micro_batch_stream
 from llmkit.train.preflight import describe_batch, print_preflight
+from llmkit.train.setup import Run
+from llmkit.train.step import optimizer_step
+from llmkit.train.tracking import MetricWindow
 
 
-def dry_run(run) -> dict[str, float]:
+def dry_run(run: Run) -> dict[str, float]:
     """Returns {"loss": …} of the one optimizer step (the loss before the update)."""
-    from llmkit.train.loop import TrainingDiverged, _Window, optimizer_step
-
-    acc, cfg = run.accelerator, run.cfg
+    acc, cfg = run.accelerator, run.train_cfg
     stream = micro_batch_stream(run.train_loader, run.train_collate, 0, 0)
     micro_batches = [batch for batch, _, _ in (next(stream) for _ in range(cfg.grad_accum_steps))]
     first = micro_batches[0]
@@ -31,9 +33,9 @@ def dry_run(run) -> dict[str, float]:
             total_steps=run.total_steps,
             batch_description=describe_batch(run.task.tokenizer, first),
         )
-    window = _Window(acc.device)
+    window = MetricWindow(acc.device)
     optimizer_step(run, micro_batches, window)
-    loss = acc.reduce(window.loss_sum, reduction="sum").item() / max(window.items.item(), 1)
+    loss = window.mean_loss(acc)
     if not math.isfinite(loss):
         raise TrainingDiverged(f"dry run: the first optimizer step's loss is {loss}")
     grad_norm = float(window.grad_norm) if isinstance(window.grad_norm, torch.Tensor) else None

@@ -8,14 +8,6 @@ import signal
 import threading
 from types import FrameType
 
-from llmkit.errors import UserError
-
-
-class TrainingInterrupted(UserError):
-    """The run was stopped by a signal after saving a checkpoint."""
-
-    exit_code = 130
-
 
 class StopSignals:
     """Context manager that turns SIGINT/SIGTERM into `requested = True`."""

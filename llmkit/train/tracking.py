@@ -19,11 +19,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from llmkit.config.train import LoggingConfig
 from llmkit.errors import ConfigError
+from llmkit.train.state import TrainState
 
 METRICS_FILE = "metrics.jsonl"
 TRACKER_DIR = "tensorboard"
@@ -91,6 +93,53 @@ def format_metrics(metrics: dict[str, float]) -> str:
         else:
             parts.append(f"{key} {value}")
     return " | ".join(parts)
+
+
+class MetricWindow:
+    """Training metrics accumulated on the device between two log steps (no host sync)."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.loss_sum = torch.zeros((), device=device, dtype=torch.float64)
+        self.items = torch.zeros((), device=device, dtype=torch.float64)  # global already
+        self.tokens = torch.zeros((), device=device, dtype=torch.float64)  # local
+        self.grad_norm: torch.Tensor | None = None
+        self.steps = 0
+        self.started = time.perf_counter()
+
+    def add_tokens(self, batch: dict[str, torch.Tensor]) -> None:
+        mask = batch.get("attention_mask")
+        self.tokens += mask.sum() if mask is not None else batch["input_ids"].numel()
+
+    def add_step(self, step_loss: torch.Tensor, n_items: torch.Tensor) -> None:
+        """One optimizer step's local loss sum and its global loss-item count."""
+        self.loss_sum += step_loss
+        self.items += n_items
+        self.steps += 1
+
+    def pending_tokens(self, acc: Any) -> int:
+        return int(acc.reduce(self.tokens.clone(), reduction="sum").item())
+
+    def mean_loss(self, acc: Any) -> float:
+        """The window's loss per item over every process (syncs)."""
+        loss_sum = acc.reduce(self.loss_sum.clone(), reduction="sum").item()
+        return loss_sum / max(self.items.item(), 1)
+
+    def drain(self, acc: Any, state: TrainState, lr: float) -> dict[str, float]:
+        """Host metrics of the window (the log step's one sync), then reset; counts the window's
+        tokens into `state.tokens_seen`."""
+        loss = self.mean_loss(acc)
+        tokens = self.pending_tokens(acc)
+        state.tokens_seen += tokens
+        elapsed = max(time.perf_counter() - self.started, 1e-9)
+        metrics = {"loss": loss, "lr": lr}
+        if self.grad_norm is not None:
+            metrics["grad_norm"] = float(self.grad_norm)
+        metrics.update(tokens_per_s=tokens / elapsed, tokens_seen=float(state.tokens_seen))
+        for tensor in (self.loss_sum, self.items, self.tokens):
+            tensor.zero_()
+        self.steps, self.started = 0, time.perf_counter()
+        return metrics
 
 
 class RunTracker:
@@ -180,6 +229,12 @@ class RunTracker:
     def _plain(self, line: str) -> None:
         # One unwrapped line per log step: CI logs and `grep` see whole rows.
         self._console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+    def __enter__(self) -> "RunTracker":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def close(self) -> None:
         """Stop the display, finish the trackers and draw loss_curve.png (if anything was

@@ -60,7 +60,7 @@ def test_perplexity_of_two_models_side_by_side(cli, tiny_gpt2_dir, tmp_path, cor
 def test_causal_generation_task_scores_prompt_response(cli, tiny_gpt2_dir, jsonl, tmp_path):
     data = jsonl("sft.jsonl", [{"prompt": "ROMEO:", "response": "JULIET"}] * 2)
     out = tmp_path / "s.json"
-    result = cli("eval", "--model", tiny_gpt2_dir, "--data", data, "--task", "causal",
+    result = cli("eval", "--model", tiny_gpt2_dir, "--data", data, "--task", "sft",
                  "-m", "exact_match", "--output", out, "--set", "generation.max_new_tokens=3")  # fmt: skip
     assert result.exit_code == 0, result.output
     assert json.loads(out.read_text())["metrics"] == {"exact_match": 0.0}

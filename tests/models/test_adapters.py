@@ -7,7 +7,7 @@ from tasks.finetune_helpers import TINY_ENCODER, fixture, make_config
 from llmkit.config.finetune import FreezeConfig, LoraConfig
 from llmkit.errors import ConfigError
 from llmkit.models import adapters
-from llmkit.train.finetune import run_finetune
+from llmkit.train.stage import run_training
 
 
 def _bert(masked_tokenizer_dir):
@@ -153,7 +153,7 @@ def test_lora_finetune_writes_adapter_and_equivalent_merged_model(tmp_path, mask
         split={"validation_ratio": 0.0},
         train={"batch_size": 8, "max_steps": 4, "optimizer": {"lr": 1e-2}},
     )
-    out = run_finetune(cfg)
+    out = run_training(cfg)
     assert (out / "adapter" / "adapter_model.safetensors").is_file()
     assert not (out / "adapter_config.json").exists()  # the top level is a plain model
     merged = AutoModelForSequenceClassification.from_pretrained(out).eval()

@@ -16,7 +16,7 @@ from tasks.finetune_helpers import (
 from llmkit.errors import DataError
 from llmkit.tasks.batching import LengthGroupedSampler
 from llmkit.tasks.classification import ClassificationTask
-from llmkit.train.finetune import run_finetune
+from llmkit.train.stage import run_training
 
 
 def _task(tmp_path, tok, **sections):
@@ -36,7 +36,7 @@ def test_learns_sentiment_above_chance_and_saves_label_names(tmp_path, masked_to
         },
         train={"batch_size": 8, "epochs": 8, "optimizer": {"lr": 3e-3}, "eval": {}},
     )
-    out = run_finetune(cfg)
+    out = run_training(cfg)
     train_loss = [r["loss"] for r in metric_rows(out, "train")]
     final = metric_rows(out, "validation")[-1]
     assert train_loss[-1] < train_loss[0] * 0.8
@@ -235,7 +235,7 @@ def test_regression_run_validates_with_pearson_and_keeps_the_lowest_mse(
             "checkpoint": {"keep_best": True},
         },
     )  # fmt: skip
-    out = run_finetune(cfg)
+    out = run_training(cfg)
     evals = metric_rows(out, "validation")
     assert {"mse", "pearson"} <= evals[-1].keys()
     assert min(e["mse"] for e in evals) < evals[0]["mse"] and max(e["pearson"] for e in evals) > 0.5

@@ -9,7 +9,7 @@ from tasks.finetune_helpers import TINY_SEQ2SEQ, fixture, make_config, metric_ro
 from llmkit.errors import ConfigError, DataError
 from llmkit.models.loss import IGNORE_INDEX as IGNORE
 from llmkit.tasks.seq2seq import Seq2SeqTask
-from llmkit.train.finetune import run_finetune
+from llmkit.train.stage import run_training
 
 SEQ2SEQ = {"type": "seq2seq", "max_target_length": 16, "generation": {"max_new_tokens": 12}}
 TRANSLATION = {
@@ -61,7 +61,7 @@ def test_learns_a_word_dictionary_from_nested_columns(tmp_path, causal_tokenizer
         data=TRANSLATION,
         train={"batch_size": 8, "epochs": 10, "optimizer": {"lr": 5e-3}, "eval": {}},
     )
-    out = run_finetune(cfg)
+    out = run_training(cfg)
     train_loss = [r["loss"] for r in metric_rows(out, "train")]
     final = metric_rows(out, "validation")[-1]
     assert train_loss[-1] < train_loss[0] * 0.3
@@ -91,7 +91,7 @@ def test_targets_longer_than_the_decoder_are_refused_before_training(
         data=TRANSLATION,
     )
     with pytest.raises(ConfigError, match=r"task.max_target_length \(128\) exceeds the 32 pos"):
-        run_finetune(cfg)
+        run_training(cfg)
     assert not (tmp_path / "out").exists()  # nothing trained, nothing written
 
 
@@ -152,7 +152,7 @@ def test_empty_targets_are_dropped_and_counted_in_the_data_report(
         split={"validation_ratio": 0.0},
         train={"batch_size": 4, "max_steps": 1},
     )
-    out = run_finetune(cfg)
+    out = run_training(cfg)
     report = json.loads((out / "finetune_data.json").read_text())
     assert report["train"]["dropped_empty"] == 1
     assert report["train"]["rows"] == 8
@@ -179,7 +179,7 @@ def test_finetunes_a_saved_model_directory_with_bleu_validation(tmp_path, family
         data=TRANSLATION,
         train={"batch_size": 8, "max_steps": 3, "optimizer": {"lr": 5e-3}, "eval": {}},
     )
-    out = run_finetune(cfg)
+    out = run_training(cfg)
     validation = metric_rows(out, "validation")
     assert validation and 0.0 <= validation[-1]["bleu"] <= 100.0
     assert validation[-1]["step"] == 3

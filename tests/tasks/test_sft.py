@@ -8,9 +8,9 @@ from transformers import AutoTokenizer
 from llmkit.errors import DataError
 from llmkit.models.loss import IGNORE_INDEX as IGNORE
 from llmkit.tasks.sft import SFTTask, pack_examples
-from llmkit.train.finetune import run_finetune
+from llmkit.train.stage import run_training
 
-SFT = {"type": "causal"}
+SFT = {"type": "sft"}
 
 
 def _task(tmp_path, tok, max_length=None, **options):
@@ -121,7 +121,7 @@ def test_validation_loss_falls_with_packing(tmp_path, causal_tokenizer_dir):
             "eval": {"every_steps": 12},
         },
     )
-    out = run_finetune(cfg)
+    out = run_training(cfg)
     evals = metric_rows(out, "validation")
     assert evals[-1]["loss"] < evals[0]["loss"] < 6.0
     assert evals[-1]["perplexity"] < 60  # a uniform guess over the 300-token vocabulary: 300
@@ -162,5 +162,5 @@ def test_chat_file_is_detected_and_trained_on_assistant_turns(tmp_path, causal_t
     first = task.prepare_datasets()["train"][0]
     eos = task.tokenizer.eos_token
     assert _loss_text(task, first).startswith("The ") and _loss_text(task, first).endswith(eos)
-    evals = metric_rows(run_finetune(cfg), "validation")
+    evals = metric_rows(run_training(cfg), "validation")
     assert evals[-1]["loss"] < evals[0]["loss"]

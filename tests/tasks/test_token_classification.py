@@ -9,7 +9,7 @@ from tasks.finetune_helpers import TINY_ENCODER, fixture, make_config, metric_ro
 from llmkit.errors import DataError
 from llmkit.models.loss import IGNORE_INDEX as IGNORE
 from llmkit.tasks.token_classification import TokenClassificationTask, align_labels
-from llmkit.train.finetune import run_finetune
+from llmkit.train.stage import run_training
 
 NER = {"type": "token-classification"}
 NER_DATA = {"train": "x", "columns": {"label": "ner"}}
@@ -58,7 +58,7 @@ def test_learns_entities_above_chance(tmp_path, masked_tokenizer_dir):
         },
         train={"batch_size": 6, "epochs": 10, "optimizer": {"lr": 5e-3}, "eval": {}},
     )
-    out = run_finetune(cfg)
+    out = run_training(cfg)
     train_loss = [r["loss"] for r in metric_rows(out, "train")]
     final = metric_rows(out, "validation")[-1]
     assert train_loss[-1] < train_loss[0] * 0.5
@@ -77,7 +77,7 @@ def test_finetunes_on_a_conll_file_with_the_default_columns(tmp_path, masked_tok
         split={"validation_ratio": 0.25},
         train={"batch_size": 9, "max_steps": 4, "optimizer": {"lr": 5e-3}, "eval": {}},
     )
-    out = run_finetune(cfg)
+    out = run_training(cfg)
     labels = AutoConfig.from_pretrained(out).id2label
     assert sorted(labels.values()) == ["B-LOC", "B-PER", "I-LOC", "I-PER", "O"]
     final = metric_rows(out, "validation")[-1]

@@ -4,15 +4,15 @@ is an optimisation, not a different computation."""
 import pytest
 from pretrain_helpers import final_weights, metric_rows, tiny_config
 
-from llmkit.train.pretrain import run_pretrain
+from llmkit.train.stage import run_training
 
 
 @pytest.mark.parametrize("task", ["clm", "mlm"])
 def test_compiled_run_matches_eager_run(tmp_path, clm_data_dir, mlm_data_dir, task):
     data = clm_data_dir if task == "clm" else mlm_data_dir
     common = dict(max_steps=6, precision="fp32", logging={"every_steps": 1, "trackers": []})
-    eager = run_pretrain(tiny_config(tmp_path / "eager", data, task=task, **common))
-    compiled = run_pretrain(
+    eager = run_training(tiny_config(tmp_path / "eager", data, task=task, **common))
+    compiled = run_training(
         tiny_config(tmp_path / "compiled", data, task=task, compile=True, **common)
     )
     a, b = final_weights(eager), final_weights(compiled)

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from pretrain_helpers import final_weights, metric_rows, tiny_config
 
-from llmkit.train.pretrain import run_pretrain
+from llmkit.train.stage import run_training
 
 
 def _launch_on_two_processes(command: str, cfg, config_file) -> None:
@@ -30,7 +30,7 @@ def test_two_processes_match_one_process_with_the_same_global_batch(tmp_path, cl
         max_steps=6, eval={"every_steps": 6}, checkpoint={"every_steps": 3}, precision="fp32",
         logging={"every_steps": 3, "trackers": [], "live": False},
     )  # fmt: skip
-    one = run_pretrain(tiny_config(tmp_path / "one", clm_data_dir, batch_size=8, **common))
+    one = run_training(tiny_config(tmp_path / "one", clm_data_dir, batch_size=8, **common))
 
     two_cfg = tiny_config(tmp_path / "two", clm_data_dir, batch_size=4, **common)
     _launch_on_two_processes("pretrain", two_cfg, tmp_path / "two.yaml")
@@ -54,7 +54,7 @@ def test_two_process_finetuning_validates_every_example_once(tmp_path, masked_to
     split to even shards: the same accuracy and loss as one process, counted over all rows."""
     from tasks.finetune_helpers import TINY_ENCODER, fixture, make_config, rows
 
-    from llmkit.train.finetune import run_finetune
+    from llmkit.train.stage import run_training
 
     validation = tmp_path / "validation.jsonl"  # 15 rows: one process gets a padded shard
     validation.write_text(
@@ -75,7 +75,7 @@ def test_two_process_finetuning_validates_every_example_once(tmp_path, masked_to
             },
         )  # fmt: skip
 
-    one = run_finetune(config("one", 8))
+    one = run_training(config("one", 8))
     _launch_on_two_processes("finetune", config("two", 4), tmp_path / "two.yaml")
     two = tmp_path / "two" / "out"
 

@@ -6,9 +6,10 @@ import torch
 import yaml
 from pretrain_helpers import tiny_config
 
+from llmkit.errors import TrainingDiverged
 from llmkit.tasks.registry import build_task
 from llmkit.train import checkpoint as ckpt
-from llmkit.train.loop import TrainingDiverged, train
+from llmkit.train.loop import train
 
 
 def _config_file(tmp_path, cfg, **top) -> str:
@@ -34,7 +35,7 @@ def test_a_nan_loss_stops_the_run_before_a_bad_checkpoint(tmp_path, clm_data_dir
 
     task.loss_sum = loss_sum
     with pytest.raises(TrainingDiverged, match=r"NaN/inf at step 5 .*step-3"):
-        train(cfg, task, cfg.output_dir, cfg.train)
+        train(cfg, task)
     assert ckpt.latest_checkpoint(cfg.output_dir).name == "step-3"  # step 6 was never saved
     assert not (tmp_path / "run" / "config.json").exists()
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 from tasks.finetune_helpers import TINY_ENCODER, fixture, make_config, metric_rows, rows
 
-from llmkit.train.finetune import run_finetune
+from llmkit.train.stage import run_training
 
 SEED, BATCH, STEPS, LR = 3, 8, 6, 3e-3
 CLIP = 0.25  # below most of these steps' gradient norms, so clipping takes effect
@@ -36,7 +36,7 @@ def _llmkit_losses(tmp_path, tokenizer_dir) -> list[float]:
             "logging": {"every_steps": 1, "live": False, "trackers": []},
         },
     )  # fmt: skip
-    return [row["loss"] for row in metric_rows(run_finetune(cfg), "train")]
+    return [row["loss"] for row in metric_rows(run_training(cfg), "train")]
 
 
 def _trainer_losses(tmp_path, tokenizer_dir) -> list[float]:

@@ -10,7 +10,7 @@ from transformers import AutoModelForMaskedLM
 
 from llmkit.errors import ConfigError
 from llmkit.models import precision
-from llmkit.train.pretrain import run_pretrain
+from llmkit.train.stage import run_training
 
 
 @pytest.fixture
@@ -88,7 +88,7 @@ def test_bf16_cpu_run_trains_with_eager_attention_and_saves_a_plain_sdpa_model(
         return real(config, **kwargs)
 
     monkeypatch.setattr(AutoModelForMaskedLM, "from_config", spy)
-    out = run_pretrain(tiny_config(tmp_path / "run", mlm_data_dir, task="mlm", max_steps=4))
+    out = run_training(tiny_config(tmp_path / "run", mlm_data_dir, task="mlm", max_steps=4))
     assert built["attn"] == "eager"
     state = json.loads((out / "trainer_state.json").read_text())
     assert state["step"] == 4

@@ -9,7 +9,7 @@ import torch
 from pretrain_helpers import metric_rows, tiny_config
 from transformers import AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer
 
-from llmkit.train.pretrain import run_pretrain
+from llmkit.train.stage import run_training
 
 HF_FILES = ["config.json", "model.safetensors", "tokenizer.json", "llmkit_config.yaml"]
 
@@ -25,7 +25,7 @@ def test_loss_falls_on_real_text_and_output_loads_with_plain_transformers(
         checkpoint={"every_steps": 10, "keep_last": 2},
         logging={"every_steps": 5, "trackers": [], "live": False},
     )  # fmt: skip
-    out = run_pretrain(cfg)
+    out = run_training(cfg)
 
     train_rows = metric_rows(out)
     assert [r["step"] for r in train_rows] == list(range(5, 41, 5))
@@ -65,7 +65,7 @@ def test_continuing_from_a_saved_model_trains_every_module_in_train_mode(
     from llmkit.config.pretrain import PretrainConfig
     from llmkit.train import loop
 
-    first = run_pretrain(tiny_config(tmp_path / "first", clm_data_dir, max_steps=2))
+    first = run_training(tiny_config(tmp_path / "first", clm_data_dir, max_steps=2))
     cfg = tiny_config(tmp_path / "second", clm_data_dir, max_steps=4, eval={"every_steps": 2})
     raw = cfg.model_dump(mode="json")
     raw["model"] = {"pretrained": str(first)}
@@ -79,5 +79,5 @@ def test_continuing_from_a_saved_model_trains_every_module_in_train_mode(
         return real_step(run, micro_batches, window)
 
     monkeypatch.setattr(loop, "optimizer_step", recording_step)
-    run_pretrain(cfg)
+    run_training(cfg)
     assert modes == [True] * 4  # also after the validation at step 2

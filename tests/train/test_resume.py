@@ -11,11 +11,10 @@ from accelerate import Accelerator
 from pretrain_helpers import metric_rows, tiny_config
 from safetensors.torch import load_file
 
-from llmkit.errors import CheckpointError
+from llmkit.errors import CheckpointError, TrainingInterrupted
 from llmkit.tasks.registry import build_task
 from llmkit.train import checkpoint as ckpt
 from llmkit.train.loop import train
-from llmkit.train.signals import TrainingInterrupted
 from llmkit.train.state import TrainState
 
 
@@ -31,7 +30,7 @@ def _run(cfg, on_loss_call=None):
             return original(model, batch)
 
         task.loss_sum = loss_sum
-    return train(cfg, task, cfg.output_dir, cfg.train)
+    return train(cfg, task)
 
 
 def _interrupt_at(step):
