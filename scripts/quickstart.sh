@@ -5,8 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-python -m pip install --quiet torch==2.13.0   # the CPU wheel; an unpinned torch pulls CUDA
-python -m pip install --quiet -e .
+python -m pip install --quiet -c constraints.txt torch==2.13.0   # the CPU wheel; unpinned pulls CUDA
+python -m pip install --quiet -c constraints.txt -e .
 
 llmkit tokenizer train configs/tiny-tokenizer.yaml
 llmkit pretrain configs/tiny-gpt.yaml --resume
