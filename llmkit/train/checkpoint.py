@@ -93,7 +93,7 @@ def _check_is_own_run(output_dir: Path, stage: str) -> None:
     names = [p.name for p in output_dir.iterdir()]
     if found is None and all(n in _RUN_FILES or n.startswith(".final-") for n in names):
         return  # a run killed before its first checkpoint
-    what = f"a `{command_name(found)}` output" if found else f"files llmkit did not write"
+    what = f"a `{command_name(found)}` output" if found else "files llmkit did not write"
     raise CheckpointError(
         f"output_dir {output_dir} is not a `{command_name(stage)}` run (it holds {what}); "
         "nothing was written",

@@ -48,7 +48,6 @@ class RunLock:
         self.owner = {"host": socket.gethostname(), "pid": os.getpid(), "started": time.time()}
         self.created_dir = False
 
-
     def __enter__(self) -> "RunLock":
         self.created_dir = not self.path.parent.exists()
         self.path.parent.mkdir(parents=True, exist_ok=True)
