@@ -6,8 +6,8 @@ that is not empty and holds anything else is someone's work: it is refused befor
 never deleted. Replacing a command's own earlier output takes --force.
 
 Directories are staged in a hidden sibling named after the process id and swapped in when
-complete. They are made with plain `mkdir`, so they (and the files in them) get the modes the
-user's umask gives, unlike `tempfile.mkdtemp` (always 0700).
+complete. They are made with plain `mkdir` (`tempfile.mkdtemp` is always 0700) and their files
+are given the modes the user's umask gives, so others in the user's group can read them.
 """
 
 import contextlib
@@ -99,6 +99,20 @@ def check_output_file(path: Path, stage: str, force: bool, key: str) -> None:
         )
 
 
+def give_umask_modes(directory: Path) -> None:
+    """Give every file under `directory` the mode a plain `open` would have: some writers
+    (safetensors' save_file writes through a 0600 temporary file) keep others in the user's
+    group from reading a model whatever the umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    mode = 0o666 & ~umask
+    for root, _, names in os.walk(directory):
+        for name in names:
+            path = os.path.join(root, name)
+            if not os.path.islink(path) and os.stat(path).st_mode & 0o777 != mode:
+                os.chmod(path, mode)
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -134,6 +148,7 @@ def staged_output_dir(
     tmp.mkdir()
     try:
         yield tmp
+        give_umask_modes(tmp)
         # Checked again: something may have appeared at `final` while the command worked.
         check_output_dir(final, stage, force=True, key=key)
     except BaseException:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from llmkit.config.load import save_resolved_config
 from llmkit.errors import CheckpointError
-from llmkit.outputs import command_name, is_empty_dir, stage_of_output
+from llmkit.outputs import command_name, give_umask_modes, is_empty_dir, stage_of_output
 from llmkit.train.lock import LOCK_FILE
 from llmkit.train.state import STATE_FILE, TrainState
 
@@ -138,6 +138,7 @@ def save_checkpoint(accelerator, output_dir: Path, state: TrainState, run_cfg) -
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         save_resolved_config(run_cfg, tmp)
+        give_umask_modes(tmp)
         state.save(tmp)  # last: its presence marks the checkpoint complete
         _fsync_dir(tmp)
         if final.exists():
@@ -169,6 +170,7 @@ def publish_model(staging: Path, output_dir: Path) -> None:
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "config.json").unlink(missing_ok=True)
+    give_umask_modes(staging)
     _fsync_dir(staging)
     names = sorted(p.name for p in staging.iterdir())
     names.sort(key=lambda n: n == "config.json")
