@@ -93,8 +93,11 @@ def load_clean_splits(
     return DatasetDict(splits)
 
 
-def run_preprocess(cfg: PreprocessConfig, force: bool = False) -> Path:
-    """Build (or reuse) the preprocessed directory for `cfg`; returns its path."""
+def run_preprocess(
+    cfg: PreprocessConfig, force: bool = False, output_key: str = "output_dir"
+) -> Path:
+    """Build (or reuse) the preprocessed directory for `cfg`; returns its path. An earlier output
+    made with other settings is replaced only with `force`; errors name output_dir as `output_key`."""
     out = Path(cfg.output_dir)
     tokenizer = _tokenizer_for(cfg)
     inputs, identity = input_fingerprint(cfg.data), tokenizer_identity(tokenizer)
@@ -106,12 +109,12 @@ def run_preprocess(cfg: PreprocessConfig, force: bool = False) -> Path:
         return out
     if not force and stage_of_output(out) == "preprocess":
         raise ConfigError(
-            f"output_dir: {out} holds a preprocessed dataset made with other settings "
+            f"{output_key}: {out} holds a preprocessed dataset made with other settings "
             f"({what_changed(out, cfg, inputs, identity)} changed)",
-            "rebuild it with `llmkit preprocess CONFIG --force`, or choose another output_dir",
+            f"rebuild it with `llmkit preprocess CONFIG --force`, or choose another {output_key}",
         )
     started = time.time()
-    staged = staged_output_dir(out, "preprocess", force)
+    staged = staged_output_dir(out, "preprocess", force, output_key)
     with _quiet_datasets(), report.new_progress() as progress, staged as tmp:
         column = _text_column(cfg.data)
         splits, dropped = clean_splits(
