@@ -18,7 +18,7 @@ LOCK_FILE = ".llmkit.lock"
 
 
 class OutputDirLocked(UserError):
-    """Another run holds the output directory."""
+    """Another run holds the output directory, or it cannot take the lock there at all."""
 
 
 def _pid_alive(pid: int) -> bool:
@@ -50,8 +50,17 @@ class RunLock:
 
     def __enter__(self) -> "RunLock":
         self.created_dir = not self.path.parent.exists()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if not self._try_create():
+        if self.path.parent.exists() and not self.path.parent.is_dir():
+            raise OutputDirLocked(f"output_dir {self.path.parent} is a file; name a directory")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            created = self._try_create()
+        except OSError as e:  # a file in the way, no permission, a read-only mount
+            raise OutputDirLocked(
+                f"output_dir {self.path.parent}: cannot write there ({e.strerror})",
+                "choose a directory you can write",
+            ) from None
+        if not created:
             self._take_over_if_stale()
         return self
 
