@@ -34,58 +34,61 @@ from llmkit.train.validation import evaluate, track_best
 
 def train(config: Any, task: Task) -> Path:
     """Train `task`'s model as `config` (a pretrain or finetune config) says; returns
-    config.output_dir, which then holds the final Hugging Face model."""
-    resume_from = ckpt.resolve_resume(Path(config.output_dir), config.train.resume)
-    run = setup_run(config, task)
-    acc, cfg = run.accelerator, run.train_cfg
-    state = ckpt.resume(run, resume_from)
-    stream = micro_batch_stream(
-        run.train_loader, run.train_collate, state.epoch, state.batch_in_epoch
-    )
-    window, guard = MetricWindow(acc.device), LossGuard(run)
-    hparams = config.model_dump(mode="json")
-    tracker = RunTracker(acc, run.output_dir, cfg.logging, run.total_steps, hparams)
-    with tracker, StopSignals() as stop:
-        while state.step < run.total_steps:
-            micro_batches = [next(stream) for _ in range(cfg.grad_accum_steps)]
-            lr = run.scheduler.get_last_lr()[0]
-            step_loss = optimizer_step(run, [b for b, _, _ in micro_batches], window)
-            state.step += 1
-            _, state.epoch, state.batch_in_epoch = micro_batches[-1]
-            guard.record(step_loss, state.step)  # on the device: no sync
-            last = state.step == run.total_steps
+    config.output_dir, which then holds the final Hugging Face model. The run holds the output
+    directory's lock throughout (llmkit.train.checkpoint.claimed_output_dir)."""
+    out, cfg = Path(config.output_dir), config.train
+    with ckpt.claimed_output_dir(out, cfg.resume, config.stage) as resume_from:
+        run = setup_run(config, task)
+        acc = run.accelerator
+        state = ckpt.resume(run, resume_from)
+        stream = micro_batch_stream(
+            run.train_loader, run.train_collate, state.epoch, state.batch_in_epoch
+        )
+        window, guard = MetricWindow(acc.device), LossGuard(run)
+        hparams = config.model_dump(mode="json")
+        tracker = RunTracker(acc, out, cfg.logging, run.total_steps, hparams)
+        with tracker, StopSignals() as stop:
+            while state.step < run.total_steps:
+                micro_batches = [next(stream) for _ in range(cfg.grad_accum_steps)]
+                lr = run.scheduler.get_last_lr()[0]
+                step_loss = optimizer_step(run, [b for b, _, _ in micro_batches], window)
+                state.step += 1
+                _, state.epoch, state.batch_in_epoch = micro_batches[-1]
+                guard.record(step_loss, state.step)  # on the device: no sync
+                last = state.step == run.total_steps
 
-            if state.step % cfg.logging.every_steps == 0 or last:
-                guard.check(state.step)
-                metrics = window.drain(acc, state, lr)
-                metrics["epoch"] = state.epoch + state.batch_in_epoch / len(run.train_loader)
-                tracker.log_train(state.step, metrics)
+                if state.step % cfg.logging.every_steps == 0 or last:
+                    guard.check(state.step)
+                    metrics = window.drain(acc, state, lr)
+                    metrics["epoch"] = state.epoch + state.batch_in_epoch / len(run.train_loader)
+                    tracker.log_train(state.step, metrics)
 
-            if _due(state.step, cfg.eval.every_steps, last) and run.eval_loader is not None:
-                guard.check(state.step)
-                if _validate(run, state, tracker):
-                    acc.print(f"early stopping at step {state.step}: no improvement in validation")
-                    break
+                if _due(state.step, cfg.eval.every_steps, last) and run.eval_loader is not None:
+                    guard.check(state.step)
+                    if _validate(run, state, tracker):
+                        stopped = f"early stopping at step {state.step}"
+                        acc.print(f"{stopped}: no improvement in validation")
+                        break
 
-            # keep_best needs a checkpoint of every new best, whatever the checkpoint cadence
-            new_best = cfg.checkpoint.keep_best and state.best_step == state.step
-            if _due(state.step, cfg.checkpoint.every_steps, last) or new_best:
-                guard.check(state.step)
-                ckpt.save_run(run, state, window)
+                # keep_best needs a checkpoint of every new best, whatever the checkpoint cadence
+                new_best = cfg.checkpoint.keep_best and state.best_step == state.step
+                if _due(state.step, cfg.checkpoint.every_steps, last) or new_best:
+                    guard.check(state.step)
+                    ckpt.save_run(run, state, window)
 
-            if stop_requested(run, stop, state.step):
-                guard.check(state.step)
-                path = ckpt.save_run(run, state, window)
-                raise TrainingInterrupted(
-                    f"stopped by {stop.signal_name or 'a signal'} at step {state.step}; "
-                    f"checkpoint saved to {path}",
-                    "continue with the same command and --resume",
-                )
-        guard.check(state.step)
-        if ckpt.latest_checkpoint(run.output_dir) != ckpt.step_dir(run.output_dir, state.step):
-            ckpt.save_run(run, state, window)  # early stopping left the last step unsaved
-    ckpt.restore_best(run, state)
-    return ckpt.save_final_model(run, state)
+                if stop_requested(run, stop, state.step):
+                    guard.check(state.step)
+                    path = ckpt.save_run(run, state, window)
+                    raise TrainingInterrupted(
+                        f"stopped by {stop.signal_name or 'a signal'} at step {state.step}; "
+                        f"checkpoint saved to {path}",
+                        "continue with the same command and --resume",
+                    )
+            guard.check(state.step)
+            if ckpt.latest_checkpoint(out) != ckpt.step_dir(out, state.step):
+                ckpt.save_run(run, state, window)  # early stopping left the last step unsaved
+        ckpt.restore_best(run, state)
+        return ckpt.save_final_model(run, state)
 
 
 def _due(step: int, every: int | None, last: bool) -> bool:
