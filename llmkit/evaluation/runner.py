@@ -1,4 +1,10 @@
-"""The `llmkit eval` stage: score, show, write, then apply the quality gates."""
+"""The `llmkit eval` stage: score, show, write, then apply the quality gates.
+
+Under `accelerate launch` every process scores (model mode shares the batches out and gathers
+them), and only the main process shows and writes the results.
+"""
+
+from accelerate import PartialState
 
 from llmkit.config.eval import EvalConfig
 from llmkit.evaluation.report import (
@@ -25,7 +31,8 @@ def run_eval(cfg: EvalConfig, force: bool = False) -> list[SystemResult]:
         from llmkit.evaluation.model import evaluate_model
 
         results = [evaluate_model(cfg, model_dir) for model_dir in cfg.models]
-    print_table(results, cfg.data if not cfg.file_mode else None)
-    write_outputs(results, cfg, force)
+    if PartialState().is_main_process:
+        print_table(results, cfg.data if not cfg.file_mode else None)
+        write_outputs(results, cfg, force)
     check_gates(results, cfg.fail_under)
     return results

@@ -1,21 +1,30 @@
-"""Classification and token classification in model mode, through the finetuning task objects.
+"""Classification and token classification in model mode, through the finetuning task objects
+and the training loop's validation code.
 
-The task is built (llmkit.tasks.registry.build_task) from a finetune config that points at the
-model directory and carries the model's own label names, so tokenization, label mapping,
-collate, predictions and metrics are exactly those of finetuning validation.
+The task is built from a spec that points at the model directory and carries the model's own
+label names, so tokenization, label mapping, collate, predictions and metrics are exactly those
+of finetuning validation; the batches run on Accelerate and are gathered with
+`gather_for_metrics`, so `accelerate launch --num_processes N -m llmkit eval …` scores the same
+as one process.
 """
 
 from typing import Any
 
-import torch
+from accelerate import Accelerator
+from accelerate.state import AcceleratorState
 
 from llmkit.config.eval import EvalConfig
+from llmkit.config.finetune import ClassificationTask, TokenClassificationTask
+from llmkit.config.model import ModelConfig
 from llmkit.models.loss import IGNORE_INDEX
+from llmkit.tasks.registry import TASKS
+from llmkit.tasks.spec import FinetuneSpec
+from llmkit.train.batches import SeededCollate, make_loader
+from llmkit.train.setup import launched_without_gpus
+from llmkit.train.validation import gather_outputs
 
 
 def _task_options(config, task: str):
-    from llmkit.config.finetune import ClassificationTask, TokenClassificationTask
-
     names = [config.id2label[i] for i in range(config.num_labels)]
     if task == "token-classification":
         return TokenClassificationTask(labels=names)
@@ -27,41 +36,31 @@ def _task_options(config, task: str):
     )
 
 
-def build_finetune_task(cfg: EvalConfig, model_dir: str, config, task: str):
-    from llmkit.config.data import DataConfig
-    from llmkit.config.finetune import FinetuneConfig
-    from llmkit.config.model import ModelConfig
-    from llmkit.tasks.registry import build_task
-
-    finetune_cfg = FinetuneConfig(
-        model=ModelConfig(pretrained=str(model_dir)),
-        data=DataConfig(train=cfg.data, format=cfg.data_format, columns=cfg.columns),
+def task_for_model(cfg: EvalConfig, model_dir: str, config, task: str):
+    """The finetuning task `task` for the trained model in `model_dir`."""
+    spec = FinetuneSpec(
         task=_task_options(config, task),
+        model=ModelConfig(pretrained=str(model_dir)),
+        columns=cfg.columns,
     )
-    return build_task(finetune_cfg)
+    return TASKS[task](spec)
 
 
 def evaluate_with_task(
     cfg: EvalConfig, model_dir: str, config, task: str, rows
 ) -> tuple[dict[str, float], list[dict[str, Any]]]:
-    """(metrics, per-example rows for predictions.jsonl)."""
-    import transformers
-    from datasets import DatasetDict
-
-    from llmkit.generation import pick_device
-
-    task_obj = build_finetune_task(cfg, model_dir, config, task)
-    examples = task_obj.tokenize_splits(DatasetDict({"train": rows}))["train"]
-    auto_class = getattr(transformers, task_obj.auto_class_name)
-    device = pick_device(cfg.device)
-    model = auto_class.from_pretrained(model_dir).to(device).eval()
-    outputs = []
-    with torch.inference_mode():
-        for start in range(0, len(examples), cfg.batch_size):
-            chunk = [examples[i] for i in range(start, min(start + cfg.batch_size, len(examples)))]
-            batch = {k: v.to(device) for k, v in task_obj.collate(chunk).items()}
-            out = task_obj.evaluate_batch(model, batch)
-            outputs.append({k: v.cpu() if torch.is_tensor(v) else v for k, v in out.items()})
+    """(metrics, per-example rows for predictions.jsonl), on every process."""
+    # First, so that the processes of `accelerate launch` form their group before anything asks
+    # which process it is. One AcceleratorState per process: a run before this one in the same
+    # process (a pipeline, the tests) may have set another mixed precision; the group stays.
+    AcceleratorState._reset_state(reset_partial_state=False)
+    acc = Accelerator(cpu=cfg.device == "cpu" or launched_without_gpus())
+    task_obj = task_for_model(cfg, model_dir, config, task)
+    data = task_obj.prepare_data(rows)
+    collate = SeededCollate(data.collate, 0, "eval", acc.num_processes, acc.process_index)
+    loader = make_loader(data.splits["eval"], None, cfg.batch_size, collate, num_workers=0)
+    model, loader = acc.prepare(task_obj.build_model(), loader)
+    outputs = gather_outputs(acc, task_obj, model, loader, collate)
     metrics = task_obj.compute_metrics(outputs)
     return metrics, _prediction_rows(cfg, config, task, rows, outputs)
 

@@ -20,7 +20,8 @@ from llmkit.tasks.finetune_common import (
     tokenize_counting_truncation,
     tokenize_splits,
 )
-from llmkit.tasks.labels import LabelMap, check_scalar_labels, infer_names
+from llmkit.tasks.labels import LabelMap, check_scalar_labels, infer_names, label_source
+from llmkit.tasks.spec import FinetuneSpec
 
 
 class ClassificationTask(FinetuneTaskBase):
@@ -28,23 +29,20 @@ class ClassificationTask(FinetuneTaskBase):
     auto_class_name = "AutoModelForSequenceClassification"
     peft_task_type = "SEQ_CLS"
 
-    def __init__(self, cfg):
-        super().__init__(cfg)
-        self.options: ClassificationOptions = cfg.task
-        self.columns = cfg.data.columns
+    def __init__(self, spec: FinetuneSpec):
+        super().__init__(spec)
+        self.options: ClassificationOptions = spec.task
+        self.columns = spec.columns
         self.label_names: list[str] = list(self.options.labels or [])
         self._raw: DatasetDict | None = None
 
     # ---- data -------------------------------------------------------------------------------
 
-    def prepare_datasets(self) -> DatasetDict:
-        return self.tokenize_splits(self._raw_splits())
-
-    def _raw_splits(self) -> DatasetDict:
+    def read_splits(self) -> DatasetDict:
         if self._raw is None:
             text_columns = [self.columns.text] + ([self.columns.pair] if self.columns.pair else [])
             needed = text_columns + [self.columns.label]
-            self._raw = load_task_splits(self.cfg, text_columns, needed, self.report)
+            self._raw = load_task_splits(self.spec, text_columns, needed, self.report)
         return self._raw
 
     def tokenize_splits(self, raw: DatasetDict) -> DatasetDict:
@@ -61,7 +59,8 @@ class ClassificationTask(FinetuneTaskBase):
             return {s: _as_floats(v, where[s]) for s, v in values.items()}
         if self.options.multi_label:
             return self._encode_multi_label(values, where)
-        label_map = LabelMap.from_training(values["train"], self.options.labels, where["train"])
+        ref = label_source(raw)
+        label_map = LabelMap.from_training(values[ref], self.options.labels, where[ref])
         self.label_names = label_map.names
         return {s: label_map.encode_all(v, where[s]) for s, v in values.items()}
 
@@ -73,11 +72,10 @@ class ClassificationTask(FinetuneTaskBase):
                         f"{where[split]}: row {row + 1} is {v!r}, not a list of label names",
                         'multi_label expects e.g. ["sports", "politics"] per row',
                     )
-        flat_train = [x for v in values["train"] for x in v]
+        ref = label_source(values)
+        flat_train = [x for v in values[ref] for x in v]
         if self.options.labels is None:
-            self.label_names = infer_names(
-                flat_train, check_scalar_labels(flat_train, where["train"])
-            )
+            self.label_names = infer_names(flat_train, check_scalar_labels(flat_train, where[ref]))
         index = {name: i for i, name in enumerate(self.label_names)}
         encoded = {}
         for split, rows in values.items():
@@ -126,7 +124,7 @@ class ClassificationTask(FinetuneTaskBase):
         if self.options.regression:
             return {"num_labels": 1, "problem_type": "regression"}
         if not self.label_names:  # names come from the training data
-            self._encode_labels(self._raw_splits())
+            self._encode_labels(self.read_splits())
         problem = "multi_label_classification" if self.options.multi_label else None
         kwargs = {
             "num_labels": len(self.label_names),

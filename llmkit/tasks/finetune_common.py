@@ -11,22 +11,23 @@ from typing import Any
 import torch
 from datasets import Dataset, DatasetDict
 
-from llmkit.config.finetune import FinetuneConfig
 from llmkit.errors import CheckpointError, DataError
 from llmkit.models import adapters
 from llmkit.models.build import from_pretrained
 from llmkit.models.loss import count_loss_tokens, token_losses
 from llmkit.models.properties import max_positions
+from llmkit.tasks.base import TaskData
 from llmkit.tasks.batching import LengthGroupedSampler
+from llmkit.tasks.spec import FinetuneSpec
 
 _FALLBACK_MAX_LENGTH = 512
 
 
-def load_tokenizer(cfg: FinetuneConfig):
+def load_tokenizer(spec: FinetuneSpec):
     from transformers import AutoTokenizer
 
-    source = cfg.tokenizer or cfg.model.pretrained
-    key = "tokenizer" if cfg.tokenizer else "model.pretrained"
+    source = spec.tokenizer or spec.model.pretrained
+    key = "tokenizer" if spec.tokenizer else "model.pretrained"
     path = Path(source)
     if path.exists() and not any(
         (path / f).is_file() for f in ("tokenizer.json", "tokenizer_config.json", "vocab.txt")
@@ -42,45 +43,45 @@ def load_tokenizer(cfg: FinetuneConfig):
     return tokenizer
 
 
-def pretrained_config(cfg: FinetuneConfig):
+def pretrained_config(spec: FinetuneSpec):
     """The transformers config of model.pretrained (a directory or hub id)."""
     from transformers import AutoConfig
 
-    return from_pretrained(AutoConfig, cfg.model.pretrained, "model.pretrained")
+    return from_pretrained(AutoConfig, spec.model.pretrained, "model.pretrained")
 
 
-def model_max_positions(cfg: FinetuneConfig, tokenizer) -> int:
+def model_max_positions(spec: FinetuneSpec, tokenizer) -> int:
     """The longest input the model accepts: its position table, else the tokenizer's limit."""
-    if cfg.model.pretrained is None:
-        return cfg.model.context_length
-    size = max_positions(pretrained_config(cfg))
+    if spec.model.pretrained is None:
+        return spec.model.context_length
+    size = max_positions(pretrained_config(spec))
     if size is not None:
         return size
     limit = tokenizer.model_max_length
     return limit if isinstance(limit, int) and limit < 1_000_000 else _FALLBACK_MAX_LENGTH
 
 
-def resolve_max_length(cfg: FinetuneConfig, tokenizer) -> int:
-    model_max = model_max_positions(cfg, tokenizer)
-    if cfg.max_length is None:
+def resolve_max_length(spec: FinetuneSpec, tokenizer) -> int:
+    model_max = model_max_positions(spec, tokenizer)
+    if spec.max_length is None:
         return model_max
-    if cfg.max_length > model_max:
+    if spec.max_length > model_max:
         raise DataError(
-            f"max_length ({cfg.max_length}) exceeds the model's {model_max} positions",
+            f"max_length ({spec.max_length}) exceeds the model's {model_max} positions",
             f"set max_length to at most {model_max}",
         )
-    return cfg.max_length
+    return spec.max_length
 
 
 def load_task_splits(
-    cfg: FinetuneConfig, text_columns: list[str], needed: list[str], report: "DataReport"
+    spec: FinetuneSpec, text_columns: list[str], needed: list[str], report: "DataReport"
 ) -> DatasetDict:
     """Read, clean, filter, deduplicate and split the data (the preprocess stage's code and
     cache); rows dropped by cleaning are counted in `report`."""
     from llmkit.data.preprocess import clean_splits
 
     splits, dropped = clean_splits(
-        cfg.data, cfg.cleaning, cfg.split, text_columns, required_columns=needed
+        spec.data, spec.cleaning, spec.split, text_columns, required_columns=needed
     )
     for split, reasons in dropped.items():
         for reason, count in reasons.items():
@@ -176,11 +177,18 @@ class FinetuneTaskBase:
     """The transformers AutoModelFor… class the task trains."""
     peft_task_type = ""
 
-    def __init__(self, cfg: FinetuneConfig):
-        self.cfg = cfg
-        self.tokenizer = load_tokenizer(cfg)
-        self.max_length = resolve_max_length(cfg, self.tokenizer)
+    def __init__(self, spec: FinetuneSpec):
+        self.spec = spec
+        self.tokenizer = load_tokenizer(spec)
+        self.max_length = resolve_max_length(spec, self.tokenizer)
         self.report = DataReport()
+
+    def prepare_data(self, rows: Dataset | None = None) -> TaskData:
+        raw = self.read_splits() if rows is None else DatasetDict({"eval": rows})
+        splits = self.tokenize_splits(raw)
+        return TaskData(
+            splits, self.tokenizer, self.collate, self.count_loss_items, self.train_sampler
+        )
 
     def model_kwargs(self) -> dict[str, Any]:
         """Extra from_pretrained/from_config arguments (e.g. num_labels, id2label)."""
@@ -193,22 +201,22 @@ class FinetuneTaskBase:
 
         auto_class = getattr(transformers, self.auto_class_name)
         model = load_or_build(
-            self.cfg.model,
+            self.spec.model,
             auto_class,
             self.tokenizer,
-            self.cfg.train.precision,
+            self.spec.precision,
             **self.model_kwargs(),
         )
         return adapters.prepare_for_training(
-            model, self.cfg.lora, self.cfg.freeze, self.peft_task_type
+            model, self.spec.lora, self.spec.freeze, self.peft_task_type
         )
 
     def train_sampler(self, dataset: Dataset, batch_size: int, seed: int):
         """The loop's sampler hook: length-grouped random batches, or None for a plain shuffle."""
-        if not self.cfg.batching.group_by_length or "length" not in dataset.column_names:
+        if not self.spec.batching.group_by_length or "length" not in dataset.column_names:
             return None
         return LengthGroupedSampler(
-            dataset["length"], batch_size, seed, window=self.cfg.batching.window
+            dataset["length"], batch_size, seed, window=self.spec.batching.window
         )
 
     def save_artifacts(self, model: torch.nn.Module, output_dir: str) -> None:

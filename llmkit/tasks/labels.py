@@ -6,7 +6,7 @@ or an empty label stops the run with the split, row and value, instead of traini
 wrong mapping.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from llmkit.errors import DataError
@@ -116,3 +116,9 @@ class LabelMap:
 
     def id2label(self) -> dict[int, str]:
         return dict(enumerate(self.names))
+
+
+def label_source(splits: Mapping[str, Any]) -> str:
+    """The split whose labels name the classes: "train", or the one split handed to a task
+    (`llmkit eval`'s rows), whose names must then come from task.labels (the model's own)."""
+    return "train" if "train" in splits else next(iter(splits))

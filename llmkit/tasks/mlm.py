@@ -38,8 +38,8 @@ class MaskedLMTask(PretrainTaskBase):
     name = "mlm"
     auto_class_name = "AutoModelForMaskedLM"
 
-    def prepare_datasets(self):
-        splits = super().prepare_datasets()
+    def read_splits(self):
+        splits = super().read_splits()
         tok = self.tokenizer
         if tok.mask_token_id is None:
             raise ConfigError(
@@ -51,7 +51,7 @@ class MaskedLMTask(PretrainTaskBase):
         self.special[torch.tensor(tok.all_special_ids, dtype=torch.long)] = True
         self.replacement_ids = (~self.special).nonzero().flatten()
         self.word_starts = None
-        if self.cfg.task.whole_word_mask:
+        if self.spec.task.whole_word_mask:
             self.word_starts = word_start_table(tok.convert_ids_to_tokens(list(range(vocab))))
         return splits
 
@@ -60,7 +60,7 @@ class MaskedLMTask(PretrainTaskBase):
         special = self.special[ids]
         if attention is not None:
             special |= attention == 0
-        p = self.cfg.task.mlm_probability
+        p = self.spec.task.mlm_probability
         if self.word_starts is None:
             return (torch.rand(ids.shape) < p) & ~special
         # A word is a start token and the continuations after it; a special token is a word of

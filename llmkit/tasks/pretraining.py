@@ -6,21 +6,22 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from datasets import DatasetDict
+from datasets import Dataset, DatasetDict
 
-from llmkit.config.pretrain import PretrainConfig
 from llmkit.errors import CheckpointError, ConfigError, DataError
 from llmkit.models.properties import max_positions
+from llmkit.tasks.base import TaskData
+from llmkit.tasks.spec import PretrainSpec
 
 
-def dataset_directory(cfg: PretrainConfig) -> Path:
+def dataset_directory(spec: PretrainSpec) -> Path:
     """The preprocessed directory; runs the preprocess stage first when the config names raw
     data (a cache hit returns at once)."""
-    if cfg.data.preprocess is not None:
+    if spec.data.preprocess is not None:
         from llmkit.data.preprocess import run_preprocess
 
-        return Path(run_preprocess(cfg.data.preprocess, output_key="data.preprocess.output_dir"))
-    directory = Path(cfg.data.dataset_dir)
+        return Path(run_preprocess(spec.data.preprocess, output_key="data.preprocess.output_dir"))
+    directory = Path(spec.data.dataset_dir)
     if not (directory / "dataset_dict.json").is_file() or not (directory / "tokenizer").is_dir():
         raise DataError(
             f"data.dataset_dir: {directory} is not a `llmkit preprocess` output (no "
@@ -48,16 +49,21 @@ class PretrainTaskBase:
     name = ""
     auto_class_name = ""
 
-    def __init__(self, cfg: PretrainConfig):
-        self.cfg = cfg
+    def __init__(self, spec: PretrainSpec):
+        self.spec = spec
         self.tokenizer = None
         self.block_size = 0
 
-    def prepare_datasets(self) -> DatasetDict:
+    def prepare_data(self, rows: Dataset | None = None) -> TaskData:
+        if rows is not None:
+            raise ValueError("a pretraining task reads its packed directory; it takes no rows")
+        return TaskData(self.read_splits(), self.tokenizer, self.collate, self.count_loss_items)
+
+    def read_splits(self) -> DatasetDict:
         from datasets import load_from_disk
         from transformers import AutoTokenizer
 
-        directory = dataset_directory(self.cfg)
+        directory = dataset_directory(self.spec)
         splits = load_from_disk(str(directory))
         if "train" not in splits or "input_ids" not in splits["train"].column_names:
             raise DataError(f"{directory}: needs a 'train' split with an 'input_ids' column")
@@ -74,14 +80,14 @@ class PretrainTaskBase:
         from llmkit.models.build import load_or_build
 
         auto_class = getattr(transformers, self.auto_class_name)
-        model = load_or_build(self.cfg.model, auto_class, self.tokenizer, self.cfg.train.precision)
+        model = load_or_build(self.spec.model, auto_class, self.tokenizer, self.spec.precision)
         self._check_fits(model)
         return model
 
     def _check_fits(self, model: torch.nn.Module) -> None:
         """Refuse contexts longer than the model's positions and token ids beyond its vocab."""
         positions = max_positions(model.config)
-        key = "model.pretrained" if self.cfg.model.pretrained else "model.context_length"
+        key = "model.pretrained" if self.spec.model.pretrained else "model.context_length"
         if positions is not None and self.block_size > positions:
             raise ConfigError(
                 f"the data's rows are {self.block_size} tokens long but the model attends over at "
@@ -92,7 +98,7 @@ class PretrainTaskBase:
         if len(self.tokenizer) > vocab:
             raise CheckpointError(
                 f"the data's tokenizer has {len(self.tokenizer)} tokens but the model's embedding "
-                f"has {vocab} rows ({self.cfg.model.pretrained or 'model'})",
+                f"has {vocab} rows ({self.spec.model.pretrained or 'model'})",
                 "preprocess the data with the model's own tokenizer",
             )
 

@@ -1,4 +1,4 @@
-"""Task type name → task class. Each class is built from its stage's config: `TaskClass(cfg)`.
+"""Task type name → task class. Each class is built from its spec: `TaskClass(task_spec(cfg))`.
 Adding a task is one module implementing llmkit.tasks.base.Task and one line here."""
 
 from llmkit.errors import ConfigError
@@ -8,6 +8,7 @@ from llmkit.tasks.clm import CausalLMTask
 from llmkit.tasks.mlm import MaskedLMTask
 from llmkit.tasks.seq2seq import Seq2SeqTask
 from llmkit.tasks.sft import SFTTask
+from llmkit.tasks.spec import task_spec
 from llmkit.tasks.token_classification import TokenClassificationTask
 
 TASKS: dict[str, type] = {
@@ -21,8 +22,8 @@ TASKS: dict[str, type] = {
 
 
 def build_task(cfg) -> Task:
-    """The task named by `cfg.task.type`, constructed from the stage config."""
+    """The task named by `cfg.task.type` of a stage config, built from its spec."""
     name = cfg.task.type
     if name not in TASKS:
         raise ConfigError(f"task.type: unknown task '{name}'; known: {', '.join(sorted(TASKS))}")
-    return TASKS[name](cfg)
+    return TASKS[name](task_spec(cfg))

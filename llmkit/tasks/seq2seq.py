@@ -25,6 +25,7 @@ from llmkit.tasks.finetune_common import (
     tokenize_counting_truncation,
     tokenize_splits,
 )
+from llmkit.tasks.spec import FinetuneSpec
 
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:
@@ -34,13 +35,13 @@ def unwrap(model: torch.nn.Module) -> torch.nn.Module:
     return model
 
 
-def decoder_position_limit(cfg) -> int | None:
+def decoder_position_limit(spec) -> int | None:
     """How many positions the decoder's position table holds (BART and Marian: learned or
     fixed sinusoidal tables of max_position_embeddings rows); None for relative positions (T5),
     which have no limit."""
-    if cfg.model.pretrained is None:
-        return None if cfg.model.family == "t5" else cfg.model.context_length
-    return max_positions(pretrained_config(cfg), decoder=True)
+    if spec.model.pretrained is None:
+        return None if spec.model.family == "t5" else spec.model.context_length
+    return max_positions(pretrained_config(spec), decoder=True)
 
 
 class Seq2SeqTask(PerTokenLabelLoss, FinetuneTaskBase):
@@ -48,10 +49,10 @@ class Seq2SeqTask(PerTokenLabelLoss, FinetuneTaskBase):
     auto_class_name = "AutoModelForSeq2SeqLM"
     peft_task_type = "SEQ_2_SEQ_LM"
 
-    def __init__(self, cfg):
-        super().__init__(cfg)
-        self.options = cfg.task
-        self.columns = cfg.data.columns
+    def __init__(self, spec: FinetuneSpec):
+        super().__init__(spec)
+        self.options = spec.task
+        self.columns = spec.columns
         self.max_source_length = self.options.max_source_length or self.max_length
         if self.max_source_length > self.max_length:
             raise ConfigError(
@@ -59,7 +60,7 @@ class Seq2SeqTask(PerTokenLabelLoss, FinetuneTaskBase):
                 f"{self.max_length} positions",
                 f"set task.max_source_length to at most {self.max_length}",
             )
-        self._check_decoder_lengths(decoder_position_limit(cfg))
+        self._check_decoder_lengths(decoder_position_limit(spec))
 
     def _check_decoder_lengths(self, limit: int | None) -> None:
         """Targets (teacher forcing) and generated outputs past the decoder's position table
@@ -67,7 +68,7 @@ class Seq2SeqTask(PerTokenLabelLoss, FinetuneTaskBase):
         if limit is None:
             return
         lengths = {"task.max_target_length": self.options.max_target_length}
-        if self.cfg.has_validation:
+        if self.spec.has_validation:
             # validation generates; the decoder reads its start token and all but the last
             # new token, so max_new_tokens positions
             lengths["task.generation.max_new_tokens"] = self.options.generation.max_new_tokens
@@ -79,10 +80,9 @@ class Seq2SeqTask(PerTokenLabelLoss, FinetuneTaskBase):
                     "(model.context_length, for a model built from config)",
                 )
 
-    def prepare_datasets(self) -> DatasetDict:
+    def read_splits(self) -> DatasetDict:
         source, target = self.columns.source, self.columns.target
-        raw = load_task_splits(self.cfg, [source, target], [source, target], self.report)
-        return self.tokenize_splits(raw)
+        return load_task_splits(self.spec, [source, target], [source, target], self.report)
 
     def tokenize_splits(self, raw: DatasetDict) -> DatasetDict:
         for split, ds in raw.items():

@@ -17,6 +17,7 @@ from llmkit.errors import ConfigError, DataError
 from llmkit.models.loss import IGNORE_INDEX, count_loss_tokens, token_losses
 from llmkit.tasks.batching import pad_ids_and_labels
 from llmkit.tasks.finetune_common import FinetuneTaskBase, load_task_splits
+from llmkit.tasks.spec import FinetuneSpec
 
 
 class SFTTask(FinetuneTaskBase):
@@ -24,10 +25,10 @@ class SFTTask(FinetuneTaskBase):
     auto_class_name = "AutoModelForCausalLM"
     peft_task_type = "CAUSAL_LM"
 
-    def __init__(self, cfg):
-        super().__init__(cfg)
-        self.options = cfg.task
-        self.columns = cfg.data.columns
+    def __init__(self, spec: FinetuneSpec):
+        super().__init__(spec)
+        self.options = spec.task
+        self.columns = spec.columns
         template = self.options.chat_template or self.tokenizer.chat_template
         self.tokenizer.chat_template = template or DEFAULT_CHAT_TEMPLATE
         if not self.tokenizer.is_fast:
@@ -40,15 +41,15 @@ class SFTTask(FinetuneTaskBase):
             return self.columns.messages in columns
         return self.options.format == "chat"
 
-    def prepare_datasets(self) -> DatasetDict:
+    def read_splits(self) -> DatasetDict:
         from llmkit.data.sources import load_split
 
-        first = load_split(self.cfg.data, "train")
+        first = load_split(self.spec.data, "train")
         chat = self._uses_chat(first.column_names if first is not None else [])
         cols = self.columns
         text_columns = [] if chat else [cols.prompt, cols.response]
         needed = [cols.messages] if chat else [cols.prompt, cols.response]
-        return self.tokenize_splits(load_task_splits(self.cfg, text_columns, needed, self.report))
+        return load_task_splits(self.spec, text_columns, needed, self.report)
 
     def tokenize_splits(self, raw: DatasetDict) -> DatasetDict:
         out = {}

@@ -21,7 +21,8 @@ from llmkit.tasks.finetune_common import (
     load_task_splits,
     tokenize_splits,
 )
-from llmkit.tasks.labels import LabelMap
+from llmkit.tasks.labels import LabelMap, label_source
+from llmkit.tasks.spec import FinetuneSpec
 
 
 def align_labels(word_ids: list[int | None], word_labels: list[int], all_subwords: bool):
@@ -51,24 +52,21 @@ class TokenClassificationTask(PerTokenLabelLoss, FinetuneTaskBase):
     auto_class_name = "AutoModelForTokenClassification"
     peft_task_type = "TOKEN_CLS"
 
-    def __init__(self, cfg):
-        super().__init__(cfg)
-        self.options = cfg.task
-        self.columns = cfg.data.columns
+    def __init__(self, spec: FinetuneSpec):
+        super().__init__(spec)
+        self.options = spec.task
+        self.columns = spec.columns
         self.label_names: list[str] = list(self.options.labels or [])
         self._raw: DatasetDict | None = None
         if not self.tokenizer.is_fast:
             raise DataError("token-classification needs a fast tokenizer (word alignment)")
 
-    def _raw_splits(self) -> DatasetDict:
+    def read_splits(self) -> DatasetDict:
         if self._raw is None:
             needed = [self.columns.words, self.columns.label]
             # words are cleaned one by one (the list shape is kept)
-            self._raw = load_task_splits(self.cfg, [self.columns.words], needed, self.report)
+            self._raw = load_task_splits(self.spec, [self.columns.words], needed, self.report)
         return self._raw
-
-    def prepare_datasets(self) -> DatasetDict:
-        return self.tokenize_splits(self._raw_splits())
 
     def tokenize_splits(self, raw: DatasetDict) -> DatasetDict:
         added = {"_tags": self._encode_tags(raw)}
@@ -89,8 +87,9 @@ class TokenClassificationTask(PerTokenLabelLoss, FinetuneTaskBase):
                     raise DataError(
                         f"data.{split}: row {row + 1} has {len(words)} words but {len(tags)} tags"
                     )
-        flat_train = [t for tags in raw["train"][label_col] for t in tags]
-        label_map = LabelMap.from_training(flat_train, self.options.labels, where["train"])
+        ref = label_source(raw)
+        flat_train = [t for tags in raw[ref][label_col] for t in tags]
+        label_map = LabelMap.from_training(flat_train, self.options.labels, where[ref])
         self.label_names = label_map.names
         encoded = {}
         for split, ds in raw.items():
@@ -135,7 +134,7 @@ class TokenClassificationTask(PerTokenLabelLoss, FinetuneTaskBase):
 
     def model_kwargs(self) -> dict[str, Any]:
         if not self.label_names:
-            self._encode_tags(self._raw_splits())
+            self._encode_tags(self.read_splits())
         return {
             "num_labels": len(self.label_names),
             "id2label": dict(enumerate(self.label_names)),

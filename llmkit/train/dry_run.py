@@ -31,7 +31,7 @@ def dry_run(run: Run) -> dict[str, float]:
             num_devices=acc.num_processes,
             steps_per_epoch=run.steps_per_epoch,
             total_steps=run.total_steps,
-            batch_description=describe_batch(run.task.tokenizer, first),
+            batch_description=describe_batch(run.data.tokenizer, first),
         )
     window = MetricWindow(acc.device)
     optimizer_step(run, micro_batches, window)

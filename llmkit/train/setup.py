@@ -15,7 +15,7 @@ from accelerate.utils import GradientAccumulationPlugin, set_seed
 from llmkit.config.train import TrainConfig
 from llmkit.errors import DataError
 from llmkit.models.precision import accelerate_precision
-from llmkit.tasks.base import Task
+from llmkit.tasks.base import Task, TaskData
 from llmkit.train.batches import EpochShuffleSampler, SeededCollate, make_loader
 from llmkit.train.host_memory import keep_freed_host_memory
 from llmkit.train.optim import build_optimizer, build_scheduler
@@ -27,6 +27,7 @@ class Run:
 
     accelerator: Accelerator
     task: Task
+    data: TaskData
     config: Any
     """The stage's resolved config (PretrainConfig or FinetuneConfig); saved with checkpoints."""
     model: torch.nn.Module
@@ -57,16 +58,17 @@ def setup_run(config: Any, task: Task) -> Run:
     accelerator = make_accelerator(cfg, Path(config.output_dir))
     set_seed(cfg.seed, deterministic=cfg.deterministic)
     with accelerator.main_process_first():  # the main process builds caches, the others load
-        splits = task.prepare_datasets()
+        data = task.prepare_data()
+    splits = data.splits
     train_set = splits["train"]
     _check_rows_per_step(len(train_set), cfg, accelerator.num_processes)
     # from_pretrained returns eval mode; set train mode once here, before prepare() wraps the model
     # (DDP, compile), rather than a walk over every module per step; validation switches back
     model = task.build_model().train()
     n, rank = accelerator.num_processes, accelerator.process_index
-    train_collate = SeededCollate(task.collate, cfg.seed, "train", n, rank)
-    eval_collate = SeededCollate(task.collate, cfg.seed, "validation", n, rank)
-    sampler = task.train_sampler(train_set, cfg.batch_size, cfg.seed)
+    train_collate = SeededCollate(data.collate, cfg.seed, "train", n, rank)
+    eval_collate = SeededCollate(data.collate, cfg.seed, "validation", n, rank)
+    sampler = data.train_sampler(train_set, cfg.batch_size, cfg.seed)
     sampler = sampler or EpochShuffleSampler(len(train_set), cfg.seed)
     train_loader = make_loader(
         train_set, sampler, cfg.batch_size, train_collate, cfg.num_workers, drop_last=True
@@ -90,7 +92,7 @@ def setup_run(config: Any, task: Task) -> Run:
         model, optimizer, train_loader, eval_loader, scheduler
     )
     return Run(
-        accelerator, task, config, model, optimizer, scheduler, train_loader, eval_loader,
+        accelerator, task, data, config, model, optimizer, scheduler, train_loader, eval_loader,
         train_collate, eval_collate, steps_per_epoch, total_steps, loss_sum,
     )  # fmt: skip
 
@@ -108,11 +110,11 @@ def make_accelerator(cfg: TrainConfig, output_dir: Path) -> Accelerator:
         mixed_precision=accelerate_precision(cfg.precision),
         project_dir=str(output_dir),
         step_scheduler_with_optimizer=False,  # the loop steps it once per optimizer step
-        cpu=_launched_without_gpus(),
+        cpu=launched_without_gpus(),
     )
 
 
-def _launched_without_gpus() -> bool:
+def launched_without_gpus() -> bool:
     """Several processes (accelerate launch --multi_gpu / torchrun) on a machine without GPUs:
     run them on the CPU over gloo. (`accelerate launch --cpu` starts a single process unless
     it is given an MPI hostfile.)"""

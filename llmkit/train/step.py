@@ -21,8 +21,8 @@ def optimizer_step(run: Run, micro_batches: list[dict], window: MetricWindow) ->
     gradients over processes and accelerate divides by the accumulation steps, so both factors
     are multiplied back in.
     """
-    acc, task, model, cfg = run.accelerator, run.task, run.model, run.train_cfg
-    n_items = sum(task.count_loss_items(b) for b in micro_batches)
+    acc, model, cfg = run.accelerator, run.model, run.train_cfg
+    n_items = sum(run.data.count_loss_items(b) for b in micro_batches)
     n_items = acc.reduce(torch.as_tensor(n_items, device=acc.device), reduction="sum")
     scale = acc.num_processes * cfg.grad_accum_steps / n_items.clamp(min=1)
     step_loss = torch.zeros((), device=acc.device)

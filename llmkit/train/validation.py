@@ -1,5 +1,5 @@
-"""Validation for the loop: the task's metrics over the validation split, token-weighted by the
-task (loss sums and counts per example), gathered across processes."""
+"""Validation for the loop and `llmkit eval`'s model mode: the task's metrics over a split,
+token-weighted by the task (loss sums and counts per example), gathered across processes."""
 
 from typing import Any
 
@@ -12,21 +12,30 @@ from llmkit.train.state import TrainState
 
 
 def evaluate(acc, task, model, eval_loader, eval_collate, max_batches: int | None) -> dict:
-    """The task's metrics over the validation split (or its first eval.max_batches batches),
-    each process evaluating its shard; gather_for_metrics drops the padding duplicates."""
+    """The task's metrics over the validation split (or its first eval.max_batches batches)."""
+    outputs = gather_outputs(acc, task, model, eval_loader, eval_collate, max_batches)
+    return task.compute_metrics(outputs)
+
+
+def gather_outputs(
+    acc, task, model, loader, collate, max_batches: int | None = None
+) -> list[dict[str, Any]]:
+    """task.evaluate_batch over `loader` (or its first `max_batches` batches), each process
+    evaluating its shard; gather_for_metrics joins them in the loader's order and drops the
+    duplicates that pad the last batch. Every process gets every output, on the CPU."""
     model.eval()
-    eval_collate.start(0)  # the same masks (MLM) at every validation
+    collate.start(0)  # the same masks (MLM) at every validation
     outputs = []
     # fork: validating must not move the training RNG (dropout draws stay as if it never ran)
     with torch.no_grad(), torch.random.fork_rng(devices=[]):
-        for i, batch in enumerate(eval_loader):
+        for i, batch in enumerate(loader):
             gathered = acc.gather_for_metrics(task.evaluate_batch(model, batch))
             outputs.append(_to_cpu(gathered))
             if max_batches is not None and i + 1 >= max_batches:
-                eval_loader.end()  # left early: unregister it from accelerate's state
+                loader.end()  # left early: unregister it from accelerate's state
                 break
     model.train()
-    return task.compute_metrics(outputs)
+    return outputs
 
 
 def greater_is_better(cfg: EvalConfig) -> bool:

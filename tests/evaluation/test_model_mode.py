@@ -1,6 +1,9 @@
 """Model mode on tiny saved models: predictions → metrics, predictions.jsonl, bad model dirs."""
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 import transformers
@@ -141,3 +144,28 @@ def test_token_classification_through_the_finetune_task(
     assert {"precision", "recall", "f1", "accuracy"} <= set(scores["metrics"])
     predictions = [json.loads(x) for x in (out / "predictions.jsonl").read_text().splitlines()]
     assert all(len(p["prediction"]) == 3 and set(p["prediction"]) <= set(tags) for p in predictions)
+
+
+def test_two_process_eval_gives_the_scores_and_predictions_of_one(
+    cli, classifier_dir, jsonl, tmp_path
+):
+    # 7 rows in batches of 2: 4 batches, so the second process's last shard is padded
+    rows = [{"sentence": f"line {i} of some text", "label": LABELS[i % 3 % 2]} for i in range(7)]
+    data = jsonl("dev.jsonl", rows)
+    args = ["eval", "--model", str(classifier_dir), "--data", str(data),
+            "--set", "columns.text=sentence", "--set", "batch_size=2"]  # fmt: skip
+    one = cli(*args, "--output-dir", tmp_path / "one")
+    assert one.exit_code == 0, one.output
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu",
+              "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
+              "--dynamo_backend", "no", "-m", "llmkit", *args,
+              "--output-dir", str(tmp_path / "two")]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(launch, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    scores = [json.loads((tmp_path / d / "scores.json").read_text()) for d in ("one", "two")]
+    assert scores[1]["metrics"] == pytest.approx(scores[0]["metrics"], abs=1e-6)
+    predictions = [(tmp_path / d / "predictions.jsonl").read_text() for d in ("one", "two")]
+    assert predictions[1] == predictions[0]
+    assert len(predictions[0].splitlines()) == len(rows)  # every row once, in order

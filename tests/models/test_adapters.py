@@ -162,8 +162,9 @@ def test_lora_finetune_writes_adapter_and_equivalent_merged_model(tmp_path, mask
     from safetensors.torch import load_file
 
     from llmkit.tasks.classification import ClassificationTask
+    from llmkit.tasks.spec import task_spec
 
-    task = ClassificationTask(cfg)
+    task = ClassificationTask(task_spec(cfg))
     task.label_names = ["negative", "positive"]
     checkpoint = sorted((out / "checkpoints").iterdir())[-1]
     base_model = task.build_model()  # a peft model around a fresh base

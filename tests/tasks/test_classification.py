@@ -16,11 +16,12 @@ from tasks.finetune_helpers import (
 from llmkit.errors import DataError
 from llmkit.tasks.batching import LengthGroupedSampler
 from llmkit.tasks.classification import ClassificationTask
+from llmkit.tasks.spec import task_spec
 from llmkit.train.stage import run_training
 
 
 def _task(tmp_path, tok, **sections):
-    return ClassificationTask(make_config(tmp_path, tok, model=TINY_ENCODER, **sections))
+    return ClassificationTask(task_spec(make_config(tmp_path, tok, model=TINY_ENCODER, **sections)))
 
 
 def test_learns_sentiment_above_chance_and_saves_label_names(tmp_path, masked_tokenizer_dir):
@@ -110,7 +111,7 @@ def test_label_column_of_mixed_types_is_rejected(tmp_path, masked_tokenizer_dir,
         split={"validation_ratio": 0.0},
     )
     with pytest.raises(DataError, match=r"data.train column 'label': the label column mixes"):
-        ClassificationTask(cfg).prepare_datasets()
+        ClassificationTask(task_spec(cfg)).prepare_data()
 
 
 def test_long_examples_are_truncated_and_counted(tmp_path, masked_tokenizer_dir):
@@ -183,7 +184,7 @@ def test_missing_column_names_the_columns(tmp_path, masked_tokenizer_dir):
     (tmp_path / "d.jsonl").write_text('{"sentence": "hi", "label": 1}\n' * 4)
     cfg = make_config(tmp_path, masked_tokenizer_dir, data={"train": str(tmp_path / "d.jsonl")})
     with pytest.raises(DataError, match="text"):
-        ClassificationTask(cfg).prepare_datasets()
+        ClassificationTask(task_spec(cfg)).prepare_data()
 
 
 def test_fixture_files_are_balanced():
@@ -197,10 +198,11 @@ def test_batches_are_random_by_default_and_length_grouping_is_opt_in(
     """Length-grouped batches cost accuracy on SST-2 (BENCHMARKS.md): random unless asked."""
     data = {"train": fixture("sentiment_train.jsonl")}
     task = _task(tmp_path, masked_tokenizer_dir, data=data)
-    train = task.prepare_datasets()["train"]
-    assert task.train_sampler(train, batch_size=8, seed=0) is None  # the loop's plain shuffle
+    prepared = task.prepare_data()
+    assert prepared.train_sampler(prepared.splits["train"], batch_size=8, seed=0) is None
     grouped = _task(tmp_path, masked_tokenizer_dir, data=data, batching={"group_by_length": True})
-    sampler = grouped.train_sampler(grouped.prepare_datasets()["train"], batch_size=8, seed=0)
+    grouped_data = grouped.prepare_data()
+    sampler = grouped_data.train_sampler(grouped_data.splits["train"], batch_size=8, seed=0)
     assert isinstance(sampler, LengthGroupedSampler) and sampler.window == 4
 
 

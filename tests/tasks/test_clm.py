@@ -7,6 +7,7 @@ import torch
 from llmkit.config.load import validate
 from llmkit.config.pretrain import PretrainConfig
 from llmkit.tasks.clm import CausalLMTask
+from llmkit.tasks.spec import task_spec
 
 
 @pytest.fixture
@@ -14,7 +15,7 @@ def task(causal_tokenizer_dir) -> CausalLMTask:
     from transformers import AutoTokenizer
 
     cfg = validate(PretrainConfig, {"data": {"dataset_dir": "unused"}})
-    task = CausalLMTask(cfg)
+    task = CausalLMTask(task_spec(cfg))
     task.tokenizer = AutoTokenizer.from_pretrained(causal_tokenizer_dir)
     return task
 

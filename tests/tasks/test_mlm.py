@@ -8,6 +8,7 @@ from llmkit.config.load import validate
 from llmkit.config.pretrain import PretrainConfig
 from llmkit.errors import ConfigError
 from llmkit.tasks.mlm import MaskedLMTask
+from llmkit.tasks.spec import task_spec
 
 
 def _task(tmp_path, tokenizer_dir, lines, **task_cfg) -> MaskedLMTask:
@@ -27,8 +28,8 @@ def _task(tmp_path, tokenizer_dir, lines, **task_cfg) -> MaskedLMTask:
         {"model": {"family": "bert"}, "task": {"type": "mlm", **task_cfg},
          "data": {"dataset_dir": str(data)}},
     )  # fmt: skip
-    task = MaskedLMTask(cfg)
-    task.splits = task.prepare_datasets()
+    task = MaskedLMTask(task_spec(cfg))
+    task.splits = task.prepare_data().splits
     return task
 
 

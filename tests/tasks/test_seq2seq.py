@@ -9,6 +9,7 @@ from tasks.finetune_helpers import TINY_SEQ2SEQ, fixture, make_config, metric_ro
 from llmkit.errors import ConfigError, DataError
 from llmkit.models.loss import IGNORE_INDEX as IGNORE
 from llmkit.tasks.seq2seq import Seq2SeqTask
+from llmkit.tasks.spec import task_spec
 from llmkit.train.stage import run_training
 
 SEQ2SEQ = {"type": "seq2seq", "max_target_length": 16, "generation": {"max_new_tokens": 12}}
@@ -22,7 +23,7 @@ TINY_BART_32 = {"family": "bart", "n_layers": 1, "hidden_size": 32, "context_len
 
 def _task(tmp_path, tok, **options):
     cfg = make_config(tmp_path, tok, model=TINY_SEQ2SEQ, task=SEQ2SEQ | options)
-    return Seq2SeqTask(cfg)
+    return Seq2SeqTask(task_spec(cfg))
 
 
 def test_targets_end_with_eos_and_padding_carries_no_loss(tmp_path, causal_tokenizer_dir):
@@ -107,7 +108,7 @@ def test_generation_longer_than_the_decoder_is_refused_only_when_validating(
             task={"type": "seq2seq", **options},
             **sections,
         )
-        return Seq2SeqTask(cfg)
+        return Seq2SeqTask(task_spec(cfg))
 
     with pytest.raises(ConfigError, match=r"task.generation.max_new_tokens \(33\) .* 32 pos"):
         task(33, data=TRANSLATION)
@@ -124,10 +125,10 @@ def test_position_limits_come_from_the_saved_model_and_t5_has_none(
         tmp_path, None, model={"pretrained": str(saved_models["bart"])}, task=long_targets
     )
     with pytest.raises(ConfigError, match=r"max_target_length \(100\) exceeds the 64 pos"):
-        Seq2SeqTask(pretrained)
+        Seq2SeqTask(task_spec(pretrained))
     # T5's relative positions hold targets of any length
     t5 = TINY_SEQ2SEQ | {"context_length": 32}
-    Seq2SeqTask(make_config(tmp_path, causal_tokenizer_dir, model=t5, task=long_targets))
+    Seq2SeqTask(task_spec(make_config(tmp_path, causal_tokenizer_dir, model=t5, task=long_targets)))
 
 
 def _with_empty_target(tmp_path):

@@ -8,6 +8,7 @@ from transformers import AutoTokenizer
 from llmkit.errors import DataError
 from llmkit.models.loss import IGNORE_INDEX as IGNORE
 from llmkit.tasks.sft import SFTTask, pack_examples
+from llmkit.tasks.spec import task_spec
 from llmkit.train.stage import run_training
 
 SFT = {"type": "sft"}
@@ -15,7 +16,9 @@ SFT = {"type": "sft"}
 
 def _task(tmp_path, tok, max_length=None, **options):
     extra = {"max_length": max_length} if max_length else {}
-    return SFTTask(make_config(tmp_path, tok, model=TINY_DECODER, task=SFT | options, **extra))
+    return SFTTask(
+        task_spec(make_config(tmp_path, tok, model=TINY_DECODER, task=SFT | options, **extra))
+    )
 
 
 def _loss_text(task, row) -> str:
@@ -158,8 +161,8 @@ def test_chat_file_is_detected_and_trained_on_assistant_turns(tmp_path, causal_t
             "eval": {"every_steps": 8},
         },
     )
-    task = SFTTask(cfg)
-    first = task.prepare_datasets()["train"][0]
+    task = SFTTask(task_spec(cfg))
+    first = task.prepare_data().splits["train"][0]
     eos = task.tokenizer.eos_token
     assert _loss_text(task, first).startswith("The ") and _loss_text(task, first).endswith(eos)
     evals = metric_rows(run_training(cfg), "validation")

@@ -8,6 +8,7 @@ from tasks.finetune_helpers import TINY_ENCODER, fixture, make_config, metric_ro
 
 from llmkit.errors import DataError
 from llmkit.models.loss import IGNORE_INDEX as IGNORE
+from llmkit.tasks.spec import task_spec
 from llmkit.tasks.token_classification import TokenClassificationTask, align_labels
 from llmkit.train.stage import run_training
 
@@ -16,9 +17,8 @@ NER_DATA = {"train": "x", "columns": {"label": "ner"}}
 
 
 def _task(tmp_path, tok, **options):
-    return TokenClassificationTask(
-        make_config(tmp_path, tok, model=TINY_ENCODER, task=NER | options, data=NER_DATA)
-    )
+    cfg = make_config(tmp_path, tok, model=TINY_ENCODER, task=NER | options, data=NER_DATA)
+    return TokenClassificationTask(task_spec(cfg))
 
 
 def test_tag_goes_on_the_first_subword_only():
