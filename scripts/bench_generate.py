@@ -113,9 +113,16 @@ def with_pipeline(model, tokenizer, prompts, settings, batch_size) -> list[str]:
 def compare(label: str, sides: dict, prompts: list[str], repeats: int) -> tuple[float, bool]:
     """Run llmkit and the reference interleaved; print each side's median rate, the speedup
     (median of per-repetition ratios, with min and max) and whether every output matched."""
-    runs = interleave({name: lambda _rep, fn=fn: timed(fn) for name, fn in sides.items()}, repeats)
-    (ours_name, ours), (ref_name, ref) = runs.items()
     n = len(prompts)
+
+    def run_side(name: str, fn) -> tuple[list[str], float]:
+        outputs, seconds = timed(fn)
+        print(f"  {label} {name}: {seconds:.1f} s", flush=True)
+        return outputs, seconds
+
+    runs = interleave({name: lambda _, name=name, fn=fn: run_side(name, fn)
+                       for name, fn in sides.items()}, repeats)  # fmt: skip
+    (ours_name, ours), (ref_name, ref) = runs.items()
     for name, side in runs.items():
         rates = sorted(n / seconds for _, seconds in side)
         print(f"{label} {name:<40} {rates[len(rates) // 2]:8.2f} sentences/s (median; "
