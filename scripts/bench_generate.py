@@ -17,7 +17,7 @@ median of the per-repetition ratios, printed with their min and max and the load
 start and end. Outputs must be identical in every repetition.
 
     python scripts/bench_generate.py [--repeats 5] [--max-new-tokens 48] [--batch-size 32]
-        [--threads N]
+        [--threads N] [--only loop|pipeline]
 
 Ends with: RESULT generate_speedup=<median vs per-example loop> generate_speedup_min=…
 generate_speedup_max=… pipeline_speedup=<median vs pipeline> pipeline_speedup_min=…
@@ -146,6 +146,10 @@ def main() -> None:
         "--threads", type=int, default=None,
         help="torch threads (default: torch's choice); 1 keeps timings stable on a busy machine",
     )  # fmt: skip
+    parser.add_argument(
+        "--only", choices=["loop", "pipeline"],
+        help="one comparison: T5 vs the per-example loop, or GPT-2 vs the pipeline (the goal)",
+    )  # fmt: skip
     args = parser.parse_args()
     run = Run("bench_generate: llmkit generate_texts vs a model.generate loop and vs pipeline")
     if args.threads:
@@ -159,26 +163,31 @@ def main() -> None:
     print(f"{len(prompts)} sentences, greedy, {n} new tokens each, torch {torch.__version__}, "
           f"threads {torch.get_num_threads()}, {args.repeats} interleaved repetitions")  # fmt: skip
 
-    t5 = build("t5", tokenizer)
-    generate_texts(t5, tokenizer, prompts[:2], settings)  # warm-up, for both sides
-    loop_speedup, t5_same = compare("T5", {
-        "llmkit generate_texts (sorted batches)":
-            lambda: generate_texts(t5, tokenizer, prompts, settings, batch),
-        "per-example model.generate loop": lambda: per_example_loop(t5, tokenizer, prompts, settings),
-    }, prompts, args.repeats)  # fmt: skip
+    figures, identical = {}, True
+    if args.only != "pipeline":
+        t5 = build("t5", tokenizer)
+        generate_texts(t5, tokenizer, prompts[:2], settings)  # warm-up, for both sides
+        loop_speedup, same = compare("T5", {
+            "llmkit generate_texts (sorted batches)":
+                lambda: generate_texts(t5, tokenizer, prompts, settings, batch),
+            "per-example model.generate loop":
+                lambda: per_example_loop(t5, tokenizer, prompts, settings),
+        }, prompts, args.repeats)  # fmt: skip
+        figures.update(loop_speedup.figures("generate_speedup"))
+        identical &= same
 
-    gpt2 = build("gpt2", tokenizer)
-    generate_texts(gpt2, tokenizer, prompts[:2], settings)
-    pipe_speedup, gpt2_same = compare("GPT-2", {
-        "llmkit generate_texts (sorted batches)":
-            lambda: generate_texts(gpt2, tokenizer, prompts, settings, batch),
-        "pipeline('text-generation', batch_size)":
-            lambda: with_pipeline(gpt2, tokenizer, prompts, settings, batch),
-    }, prompts, args.repeats)  # fmt: skip
-    run.finish({
-        **loop_speedup.figures("generate_speedup"), **pipe_speedup.figures("pipeline_speedup"),
-        "identical": t5_same and gpt2_same,
-    })  # fmt: skip
+    if args.only != "loop":
+        gpt2 = build("gpt2", tokenizer)
+        generate_texts(gpt2, tokenizer, prompts[:2], settings)
+        pipe_speedup, same = compare("GPT-2", {
+            "llmkit generate_texts (sorted batches)":
+                lambda: generate_texts(gpt2, tokenizer, prompts, settings, batch),
+            "pipeline('text-generation', batch_size)":
+                lambda: with_pipeline(gpt2, tokenizer, prompts, settings, batch),
+        }, prompts, args.repeats)  # fmt: skip
+        figures.update(pipe_speedup.figures("pipeline_speedup"))
+        identical &= same
+    run.finish({**figures, "identical": identical})
 
 
 if __name__ == "__main__":
