@@ -125,8 +125,11 @@ class DataReport:
     """Rows kept, truncated and dropped per split; printed once and saved as
     finetune_data.json next to the model, so no truncation is silent."""
 
-    def __init__(self):
+    def __init__(self, split_names: dict[str, str] | None = None):
         self.splits: dict[str, dict[str, int]] = {}
+        self.split_names = split_names or {}
+        """How a split is named in the printed lines (eval names its one split after the data
+        file); the others are "finetune data <split>"."""
 
     def record(self, split: str, **counts: int) -> None:
         self.splits.setdefault(split, {}).update(counts)
@@ -135,7 +138,8 @@ class DataReport:
         out = []
         for split, counts in self.splits.items():
             parts = ", ".join(f"{k} {v}" for k, v in counts.items())
-            out.append(f"finetune data {split}: {parts}")
+            name = self.split_names.get(split, f"finetune data {split}")
+            out.append(f"{name}: {parts}")
         return out
 
     def announce(self) -> None:
