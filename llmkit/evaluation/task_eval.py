@@ -42,7 +42,8 @@ def build_finetune_task(cfg: EvalConfig, model_dir: str, config, task: str):
         max_length=cfg.max_length,
     )
     task_obj = build_task(finetune_cfg)
-    task_obj.report = DataReport(split_names={"train": f"eval data {cfg.data}"})
+    names = {"train": f"eval data {cfg.data}"}
+    task_obj.report = DataReport(split_names=names, max_length=task_obj.max_length)
     return task_obj
 
 
