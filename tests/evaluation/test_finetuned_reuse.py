@@ -27,17 +27,13 @@ def _finetune(config: dict, path) -> None:
     assert result.exit_code == 0, result.output
 
 
-@pytest.fixture(scope="module")
-def sst2_run(tmp_path_factory, masked_tokenizer_dir):
-    """SST-2's shape: train.tsv has `sentence` and 0/1 labels named in a labels file."""
-    root = tmp_path_factory.mktemp("sst2")
-    (root / "labels.txt").write_text("\n".join(LABELS) + "\n", encoding="utf-8")
-    config = {
+def _sst2_config(root, tokenizer, labels) -> dict:
+    return {
         "stage": "finetune",
         "output_dir": str(root / "run"),
-        "tokenizer": str(masked_tokenizer_dir),
+        "tokenizer": str(tokenizer),
         "model": TINY_ENCODER,
-        "task": {"type": "classification", "labels": str(root / "labels.txt")},
+        "task": {"type": "classification", "labels": labels},
         "data": {
             "train": str(_tsv(root / "train.tsv", "sentence", SENTIMENT)),
             "columns": {"text": "sentence"},
@@ -46,15 +42,25 @@ def sst2_run(tmp_path_factory, masked_tokenizer_dir):
         "max_length": 24,
         "train": QUIET_TRAIN | {"batch_size": 8, "max_steps": 2},
     }
-    _finetune(config, root / "finetune.yaml")
+
+
+@pytest.fixture(scope="module")
+def sst2_run(tmp_path_factory, masked_tokenizer_dir):
+    """SST-2's shape: train.tsv has `sentence` and 0/1 labels, named in task.labels."""
+    root = tmp_path_factory.mktemp("sst2")
+    _finetune(_sst2_config(root, masked_tokenizer_dir, LABELS), root / "finetune.yaml")
     return root
 
 
-def test_labels_can_name_a_file_with_one_label_per_line(sst2_run):
-    config = json.loads((sst2_run / "run" / "config.json").read_text())
-    assert config["id2label"] == {"0": "negative", "1": "positive"}
-    saved = yaml.safe_load((sst2_run / "run" / "llmkit_config.yaml").read_text())
-    assert saved["task"]["labels"] == LABELS  # the resolved config holds the list itself
+def test_labels_can_name_a_file_with_one_label_per_line(tmp_path, masked_tokenizer_dir):
+    (tmp_path / "labels.txt").write_text("positive\nnegative\n\n", encoding="utf-8")
+    config = _sst2_config(tmp_path, masked_tokenizer_dir, str(tmp_path / "labels.txt"))
+    config["train"]["max_steps"] = 1
+    _finetune(config, tmp_path / "finetune.yaml")
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["id2label"] == {"0": "positive", "1": "negative"}  # the file's order
+    resolved = yaml.safe_load((tmp_path / "run" / "llmkit_config.yaml").read_text())
+    assert resolved["task"]["labels"] == ["positive", "negative"]  # the list itself
 
 
 def test_eval_reads_the_test_file_as_the_model_was_finetuned(cli, sst2_run, tmp_path):
@@ -73,9 +79,7 @@ def test_eval_reads_the_test_file_as_the_model_was_finetuned(cli, sst2_run, tmp_
     assert {p["prediction"] for p in predictions} <= set(LABELS)
 
 
-def test_a_differently_named_text_column_is_one_line_saying_how_to_map_it(
-    cli, sst2_run, tmp_path
-):
+def test_a_differently_named_text_column_is_one_line_saying_how_to_map_it(cli, sst2_run, tmp_path):
     dev = _tsv(tmp_path / "dev.tsv", "content", SENTIMENT[:6])
     run = sst2_run / "run"
     result = cli("eval", "--model", run, "--data", dev, "--task", "classification")
