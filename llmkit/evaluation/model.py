@@ -103,13 +103,12 @@ def check_columns(cfg: EvalConfig, rows, task: str, model_dir: str, reused: dict
     if not missing:
         return
     found = ", ".join(rows.column_names)
-    problems = [f"no column '{name}' (columns: {found}) for columns.{role}"
-                for role, name in missing.items()]  # fmt: skip
-    origin = [f"columns.{r}" for r in missing if f"columns.{r}" in reused]
-    if origin:
-        problems.append(
-            f"{', '.join(origin)} as the model was finetuned ({model_dir}/llmkit_config.yaml)"
-        )
+    saved = f", the column the model was finetuned with ({model_dir}/llmkit_config.yaml)"
+    problems = [
+        f"no column '{name}' (columns: {found}) for columns.{role}"
+        + (saved if f"columns.{role}" in reused else "")
+        for role, name in missing.items()
+    ]
     if looks_like_conll(rows):
         hint = "its lines look like CoNLL (a token and its tag per line): add --data-format conll"
     else:

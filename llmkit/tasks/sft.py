@@ -12,6 +12,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from datasets import Dataset, DatasetDict
+from jinja2 import TemplateError
 
 from llmkit.config.finetune import DEFAULT_CHAT_TEMPLATE
 from llmkit.errors import ConfigError, DataError
@@ -117,7 +118,10 @@ class SFTTask(FinetuneTaskBase):
             {"role": "user", "content": content},
             {"role": "assistant", "content": content},
         )
-        rendered = self._render([user, reply], False) + content + self._render([user], True)
+        try:
+            rendered = self._render([user, reply], False) + content + self._render([user], True)
+        except TemplateError:
+            return {}  # rendering the real data reports the template's own error
         unk = self.tokenizer.unk_token_id
         broken = {}
         for marker in dict.fromkeys(rendered.split(content)):

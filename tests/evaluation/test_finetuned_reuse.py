@@ -87,7 +87,7 @@ def test_a_differently_named_text_column_is_one_line_saying_how_to_map_it(cli, s
     assert "Traceback" not in result.output and "KeyError" not in result.output
     error = result.output.strip().splitlines()[-1]
     assert "no column 'sentence' (columns: content, label) for columns.text" in error
-    assert f"as the model was finetuned ({run}/llmkit_config.yaml)" in error
+    assert f"the column the model was finetuned with ({run}/llmkit_config.yaml)" in error
     assert "--set columns.text=content" in error
 
     mapped = cli("eval", "--model", run, "--data", dev, "--task", "classification",
