@@ -53,7 +53,7 @@ def with_finetune_settings(cfg: EvalConfig, model_dir: str | Path) -> tuple[Eval
             columns[role] = reused[f"columns.{role}"] = value
     update: dict[str, Any] = {"columns": ColumnsConfig(**columns)}
     explicit = cfg.model_fields_set
-    if "data_format" not in explicit and saved.data.format != "auto":
+    if "data_format" not in explicit and _same_kind_of_file(saved, cfg.data):
         update["data_format"] = reused["data_format"] = saved.data.format
     if "max_length" not in explicit and saved.max_length is not None:
         update["max_length"] = reused["max_length"] = saved.max_length
@@ -68,3 +68,13 @@ def with_finetune_settings(cfg: EvalConfig, model_dir: str | Path) -> tuple[Eval
             flush=True,
         )
     return cfg.model_copy(update=update), reused
+
+
+def _same_kind_of_file(saved: FinetuneConfig, data: str | None) -> bool:
+    """Whether the training data's declared format applies to `data`: it was declared (not
+    auto) and `data` has the training file's extension (CoNLL in .txt, then CoNLL in .txt; a
+    .jsonl test file is read as JSON lines whatever the training format was)."""
+    train = saved.data.train[0] if isinstance(saved.data.train, list) else saved.data.train
+    if saved.data.format == "auto" or train is None or data is None:
+        return False
+    return Path(train).suffix.lower() == Path(data).suffix.lower()

@@ -144,6 +144,17 @@ def test_eval_of_a_conll_finetuned_model_reuses_the_format_or_takes_a_flag(
     assert reused.exit_code == 0, reused.output
     assert "data_format='conll'" in reused.output
 
+    # the same sentences as JSON lines: the training format is for .txt files, not these
+    rows = [{"words": ["Henry", "Juliet", "came"], "label": ["B-PER", "I-PER", "O"]},
+            {"words": ["Mary", "visited", "Paris"], "label": ["B-PER", "O", "B-LOC"]}]  # fmt: skip
+    jsonl = tmp_path / "test.jsonl"
+    jsonl.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    as_json = cli("eval", "--model", run, "--data", jsonl, "--output", tmp_path / "j.json")
+    assert as_json.exit_code == 0, as_json.output
+    assert "data_format" not in as_json.output
+    j = json.loads((tmp_path / "j.json").read_text())
+    assert j["metrics"] == json.loads((tmp_path / "a.json").read_text())["metrics"]
+
     (run / "llmkit_config.yaml").unlink()  # a model from elsewhere: nothing to reuse
     plain = cli("eval", "--model", run, "--data", test)
     assert plain.exit_code == 2 and "Traceback" not in plain.output
