@@ -4,7 +4,7 @@ from pathlib import Path
 
 import typer
 
-from llmkit.cli.common import SetOpt
+from llmkit.cli.common import ForceOpt, SetOpt
 
 EXAMPLE = (
     "Example: llmkit eval --predictions hyp.txt --references ref.txt --metric bleu "
@@ -43,6 +43,7 @@ def eval_(
         [], "--fail-under", help="Gate metric=value; exit 1 when missed (repeatable)."
     ),
     set_: list[str] = SetOpt,
+    force: bool = ForceOpt,
 ) -> None:
     """Score predictions against references, or a model on a dataset; gate CI with --fail-under."""
     from llmkit.config.eval import load_eval_config
@@ -53,4 +54,4 @@ def eval_(
                  data_format=data_format, task=task, metrics=metrics, output=output,
                  output_dir=output_dir)  # fmt: skip
     cfg = load_eval_config(config, set_, flags, parse_gates(fail_under))
-    run_eval(cfg)
+    run_eval(cfg, force=force)
