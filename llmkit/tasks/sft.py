@@ -12,7 +12,6 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from datasets import Dataset, DatasetDict
-from jinja2 import TemplateError
 
 from llmkit.config.finetune import DEFAULT_CHAT_TEMPLATE
 from llmkit.errors import ConfigError, DataError
@@ -118,10 +117,7 @@ class SFTTask(FinetuneTaskBase):
             {"role": "user", "content": content},
             {"role": "assistant", "content": content},
         )
-        try:
-            rendered = self._render([user, reply], False) + content + self._render([user], True)
-        except TemplateError:
-            return {}  # rendering the real data reports the template's own error
+        rendered = self._render([user, reply], False) + content + self._render([user], True)
         unk = self.tokenizer.unk_token_id
         broken = {}
         for marker in dict.fromkeys(rendered.split(content)):
