@@ -30,6 +30,7 @@ from llmkit.data.packing import check_block_size, pack_split, require_blocks, se
 from llmkit.data.sources import SPLITS, read_split, require_columns
 from llmkit.data.splitting import make_splits
 from llmkit.errors import ConfigError
+from llmkit.writable import require_writable_dir
 
 
 def load_tokenizer(name: str):
@@ -102,6 +103,7 @@ def run_preprocess(cfg: PreprocessConfig, force: bool = False) -> Path:
         report.console.print(f"[green]up to date[/]: {out} (same inputs, config and tokenizer; "
                              "--force rebuilds)")  # fmt: skip
         return out
+    require_writable_dir(out, "output_dir", swapped_in=True)
     started = time.time()
     with _quiet_datasets(), report.new_progress() as progress, atomic_directory(out) as tmp:
         column = _text_column(cfg.data)

@@ -2,6 +2,7 @@
 
 from llmkit.config.eval import EvalConfig
 from llmkit.evaluation.report import SystemResult, check_gates, print_table, write_outputs
+from llmkit.writable import require_writable_dir, require_writable_file
 
 
 def run_eval(cfg: EvalConfig) -> list[SystemResult]:
@@ -9,6 +10,10 @@ def run_eval(cfg: EvalConfig) -> list[SystemResult]:
 
     Gates are checked last, so a failing CI run still leaves its scores.json behind.
     """
+    if cfg.output is not None:
+        require_writable_file(cfg.output, "output")
+    if cfg.output_dir is not None:
+        require_writable_dir(cfg.output_dir, "output_dir", swapped_in=True)
     if cfg.file_mode:
         from llmkit.evaluation.files import evaluate_files
 

@@ -34,6 +34,7 @@ from llmkit.train.precision import accelerate_precision
 from llmkit.train.signals import StopSignals, TrainingInterrupted
 from llmkit.train.state import TrainState
 from llmkit.train.validation import evaluate, track_best
+from llmkit.writable import require_writable_dir
 
 NO_STEP = 2**62
 """`first_bad_step` while every loss so far was finite."""
@@ -70,6 +71,7 @@ def train(run_cfg, task, output_dir, train_cfg: TrainConfig, dry_run: bool = Fal
     """Train `task`'s model; returns output_dir holding the final Hugging Face model.
     With dry_run: report sizes, show one batch, run one optimizer step and write nothing."""
     output_dir = Path(output_dir)
+    require_writable_dir(output_dir, "output_dir")
     resume_from = None if dry_run else ckpt.resolve_resume(output_dir, train_cfg.resume)
     _forget_previous_accelerator()
     keep_freed_host_memory()
