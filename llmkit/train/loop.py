@@ -31,6 +31,7 @@ from llmkit.train.batches import EpochShuffleSampler, SeededCollate, make_loader
 from llmkit.train.host_memory import keep_freed_host_memory
 from llmkit.train.optim import build_optimizer, build_scheduler
 from llmkit.train.precision import accelerate_precision
+from llmkit.train.resume_config import check_resumed_config
 from llmkit.train.signals import StopSignals, TrainingInterrupted
 from llmkit.train.state import TrainState
 from llmkit.train.validation import evaluate, track_best
@@ -85,6 +86,8 @@ def train(run_cfg, task, output_dir, train_cfg: TrainConfig, dry_run: bool = Fal
         cpu=_launched_without_gpus(),
     )
     set_seed(train_cfg.seed, deterministic=train_cfg.deterministic)
+    if resume_from is not None:
+        check_resumed_config(resume_from, run_cfg, accelerator.print)
     with accelerator.main_process_first():  # the main process builds caches, the others load
         splits = task.prepare_datasets()
     run = _setup(accelerator, task, splits, run_cfg, train_cfg, output_dir)
