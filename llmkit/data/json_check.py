@@ -6,7 +6,9 @@ the builder has failed, the file is read again here, line by line, to name the f
 1-based line number and what is wrong with it.
 """
 
+import contextlib
 import json
+import logging
 from pathlib import Path
 
 from llmkit.errors import DataError
@@ -31,18 +33,20 @@ def _file_problem(path: Path) -> DataError | None:
             return DataError(
                 f"{path}: the file is empty", "give a file with one JSON object per line"
             )
-    if path.suffix.lower() == ".json" and head[:1] == b"[":
+    if path.suffix.lower() == ".json":
         return _whole_file_problem(path)
     return _lines_problem(path)
 
 
 def _whole_file_problem(path: Path) -> DataError | None:
-    """A .json file holding one array of objects."""
+    """A .json file: one JSON document (an array of objects), or JSON Lines under that name."""
     try:
         json.loads(path.read_bytes().decode("utf-8-sig"))
     except UnicodeDecodeError as e:
         return DataError(f"{path}: not valid UTF-8 (byte offset {e.start})", _HINT)
     except json.JSONDecodeError as e:
+        if e.msg == "Extra data":  # a second document after the first: JSON Lines
+            return _lines_problem(path)
         return DataError(f"{path}: line {e.lineno}: not valid JSON ({_reason(e)})", _HINT)
     return None
 
@@ -73,25 +77,18 @@ def _lines_problem(path: Path) -> DataError | None:
     return None
 
 
-class builder_logs_muted:
+@contextlib.contextmanager
+def builder_logs_muted(fmt: str):
     """The JSON builder logs its own "Failed to load JSON …" line before raising; the error
     raised from json_problem replaces it, so the user sees one line, not two."""
-
-    def __init__(self, fmt: str):
-        self.logger = None
-        if fmt == "json":
-            import logging
-
-            self.logger = logging.getLogger("datasets.packaged_modules.json.json")
-
-    def __enter__(self):
-        if self.logger is not None:
-            self.level, self.logger.level = self.logger.level, 100
-
-    def __exit__(self, *exc):
-        if self.logger is not None:
-            self.logger.level = self.level
-        return False
+    logger = logging.getLogger("datasets.packaged_modules.json.json")
+    level = logger.level
+    if fmt == "json":
+        logger.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _reason(e: json.JSONDecodeError) -> str:

@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from llmkit.config.data import DataConfig
-from llmkit.data.json_check import builder_logs_muted as _builder_logs_muted
-from llmkit.data.json_check import json_problem
+from llmkit.data.json_check import builder_logs_muted, json_problem
 from llmkit.errors import DataError
 
 SPLITS = ("train", "validation", "test")
@@ -124,7 +123,7 @@ def _load_with_builder(files: list[Path], fmt: str):
     # over tabs and line ends into the next rows
     kwargs = {"sep": "\t", "quoting": csv.QUOTE_NONE} if fmt == "tsv" else {}
     try:
-        with _builder_logs_muted(fmt):
+        with builder_logs_muted(fmt):
             return datasets.load_dataset(
                 _BUILDERS[fmt], data_files=[str(f) for f in files], split="train", **kwargs
             )

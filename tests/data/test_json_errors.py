@@ -68,3 +68,10 @@ def test_a_json_array_file_names_the_line_of_its_syntax_error(cli, tmp_path):
     data.write_text('[\n{"text": "a"},\n{"text": "b"}\n{"text": "c"}\n]\n', encoding="utf-8")
     line = _error_line(cli("tokenizer", "train", _tokenizer_config(tmp_path, data)))
     assert line.startswith(f"error: {data}: line 4: not valid JSON (Expecting ','"), line
+
+
+def test_json_lines_under_a_json_name_are_checked_line_by_line(cli, tmp_path):
+    data = tmp_path / "corpus.json"
+    data.write_text("\n".join(ROWS[:2] + ['{"text": 3'] + ROWS[3:]) + "\n", encoding="utf-8")
+    line = _error_line(cli("tokenizer", "train", _tokenizer_config(tmp_path, data)))
+    assert line.startswith(f"error: {data}: line 3: not valid JSON (Expecting ','"), line
