@@ -1,7 +1,7 @@
 """The package's shape holds: imports only run down the layers, never in a cycle.
 
     cli → stages (train, evaluation, generation, export, pipeline, tokenizer) → tasks
-        → models / data / metrics → config, outputs → errors
+        → models / data / metrics → config, outputs, writable → errors
 
 Every import counts, at module top or inside a function: a function-level import is a dependency
 all the same. A module may import its own layer or any layer below it, never one above.
@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "llmkit"
 
 LAYERS: list[tuple[str, ...]] = [  # bottom first
     ("llmkit", "llmkit.errors"),
-    ("llmkit.config", "llmkit.outputs"),
+    ("llmkit.config", "llmkit.outputs", "llmkit.writable"),
     ("llmkit.models", "llmkit.data", "llmkit.metrics"),
     ("llmkit.tasks",),
     (

@@ -17,6 +17,7 @@ from llmkit.config.eval import EvalConfig
 from llmkit.config.finetune import ClassificationTask, TokenClassificationTask
 from llmkit.config.model import ModelConfig
 from llmkit.models.loss import IGNORE_INDEX
+from llmkit.tasks.finetune_common import DataReport
 from llmkit.tasks.registry import TASKS
 from llmkit.tasks.spec import FinetuneSpec
 from llmkit.train.batches import SeededCollate, make_loader
@@ -37,13 +38,18 @@ def _task_options(config, task: str):
 
 
 def task_for_model(cfg: EvalConfig, model_dir: str, config, task: str):
-    """The finetuning task `task` for the trained model in `model_dir`."""
+    """The finetuning task `task` for the trained model in `model_dir`; its data report names
+    the rows it is handed after the eval data."""
     spec = FinetuneSpec(
         task=_task_options(config, task),
         model=ModelConfig(pretrained=str(model_dir)),
         columns=cfg.columns,
+        max_length=cfg.max_length,
     )
-    return TASKS[task](spec)
+    task_obj = TASKS[task](spec)
+    names = {"eval": f"eval data {cfg.data}"}
+    task_obj.report = DataReport(split_names=names, max_length=task_obj.max_length)
+    return task_obj
 
 
 def evaluate_with_task(

@@ -38,7 +38,7 @@ def train(config: Any, task: Task) -> Path:
     directory's lock throughout (llmkit.train.checkpoint.claimed_output_dir)."""
     out, cfg = Path(config.output_dir), config.train
     with ckpt.claimed_output_dir(out, cfg.resume, config.stage) as resume_from:
-        run = setup_run(config, task)
+        run = setup_run(config, task, resume_from)
         acc = run.accelerator
         state = ckpt.resume(run, resume_from)
         stream = micro_batch_stream(

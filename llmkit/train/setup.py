@@ -19,6 +19,7 @@ from llmkit.tasks.base import Task, TaskData
 from llmkit.train.batches import EpochShuffleSampler, SeededCollate, make_loader
 from llmkit.train.host_memory import keep_freed_host_memory
 from llmkit.train.optim import build_optimizer, build_scheduler
+from llmkit.train.resume_config import check_resumed_config
 
 
 @dataclass
@@ -52,11 +53,14 @@ class Run:
         return Path(self.config.output_dir)
 
 
-def setup_run(config: Any, task: Task) -> Run:
-    """A run of `task` as `config` (a stage config with `train` and `output_dir`) says."""
+def setup_run(config: Any, task: Task, resume_from: Path | None = None) -> Run:
+    """A run of `task` as `config` (a stage config with `train` and `output_dir`) says; a run
+    that resumes `resume_from` is first checked against the config it was started with."""
     cfg: TrainConfig = config.train
     accelerator = make_accelerator(cfg, Path(config.output_dir))
     set_seed(cfg.seed, deterministic=cfg.deterministic)
+    if resume_from is not None:
+        check_resumed_config(resume_from, config, accelerator.print)
     with accelerator.main_process_first():  # the main process builds caches, the others load
         data = task.prepare_data()
     splits = data.splits
