@@ -158,3 +158,23 @@ def test_the_check_sees_a_function_level_upward_import(tmp_path):
     source.write_text("def f():\n    from llmkit.train.loop import train\n", encoding="utf-8")
     modules = _modules()
     assert _imports("llmkit.models.m", source, modules) == {"llmkit.train.loop"}
+
+
+MAX_FILE_LINES = 400
+MAX_FUNCTION_LINES = 60
+
+
+def test_files_and_functions_stay_small():
+    """Files of at most 400 lines and functions of at most 60 (def line to last line)."""
+    too_big = []
+    for module, path in _modules().items():
+        source = path.read_text(encoding="utf-8")
+        lines = len(source.splitlines())
+        if lines > MAX_FILE_LINES:
+            too_big.append(f"{module}: {lines} lines")
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                length = node.end_lineno - node.lineno + 1
+                if length > MAX_FUNCTION_LINES:
+                    too_big.append(f"{module}.{node.name} (line {node.lineno}): {length} lines")
+    assert not too_big, "over the size limits:\n" + "\n".join(too_big)

@@ -9,13 +9,12 @@ lines can be reported with their file and line, or (undecodable lines) skipped a
 
 import csv
 import glob
-import hashlib
-import json
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from llmkit.config.data import DataConfig
+from llmkit.data.arrow_cache import ReadStats, cache_path, read_cached, undecodable_error
+from llmkit.data.conll import looks_like_conll, read_conll
 from llmkit.data.json_check import builder_logs_muted, json_problem
 from llmkit.errors import DataError
 
@@ -45,13 +44,6 @@ _BUILDERS = {
 _READ_CHUNK_BYTES = 8 << 20
 
 
-@dataclass
-class ReadStats:
-    """What reading a split skipped, by reason (only undecodable text lines so far)."""
-
-    dropped: dict[str, int] = field(default_factory=dict)
-
-
 def load_split(data: DataConfig, split: str):
     """Raw rows of `split` ("train", "validation" or "test"); None when that split is not given."""
     return read_split(data, split)[0]
@@ -73,7 +65,7 @@ def read_split(data: DataConfig, split: str):
     if fmt == "text":
         return _read_text(files, data)
     if fmt == "conll":
-        return _read_conll(files, data)
+        return read_conll(files, data)
     return _load_with_builder(files, fmt), ReadStats()
 
 
@@ -173,40 +165,11 @@ def _load_hub(spec: str | list[str], hub_config: str | None, split: str):
 # ---- plain text (its cache is shared with CoNLL) ---------------------------------------------
 
 
-def _cache_path(files: list[Path], kind: str, settings: str) -> Path:
-    """Arrow file in datasets' cache for `files` read with `settings` (changes when they do)."""
-    import datasets
-
-    h = hashlib.sha256()
-    for f in files:
-        st = f.stat()
-        h.update(f"{f.resolve()}|{st.st_size}|{st.st_mtime_ns}\n".encode())
-    h.update(settings.encode())
-    return Path(datasets.config.HF_DATASETS_CACHE) / kind / f"{h.hexdigest()[:24]}.arrow"
-
-
 def _read_text(files: list[Path], data: DataConfig):
     """Text files → Arrow file in datasets' cache (reused while the files are unchanged)."""
     settings = f"{data.text_unit}|{data.encoding_errors}|{data.columns.text}"
-    target = _cache_path(files, "llmkit_text", settings)
-    return _read_cached(target, lambda: _write_text_arrow(files, data, target))
-
-
-def _read_cached(target: Path, write):
-    """The Arrow file `target`, written first by `write()` (which returns the number of
-    undecodable lines it skipped) unless a previous run left it with its stats."""
-    from datasets import Dataset
-
-    stats_path = target.with_suffix(".json")
-    if not (target.exists() and stats_path.exists()):
-        target.parent.mkdir(parents=True, exist_ok=True)
-        skipped = write()
-        tmp_stats = stats_path.with_suffix(f".tmp{os.getpid()}")
-        tmp_stats.write_text(json.dumps({"undecodable_lines": skipped}))
-        os.replace(tmp_stats, stats_path)
-    skipped = json.loads(stats_path.read_text())["undecodable_lines"]
-    stats = ReadStats({"undecodable_lines": skipped} if skipped else {})
-    return Dataset.from_file(str(target)), stats
+    target = cache_path(files, "llmkit_text", settings)
+    return read_cached(target, lambda: _write_text_arrow(files, data, target))
 
 
 def _write_text_arrow(files: list[Path], data: DataConfig, target: Path) -> int:
@@ -291,21 +254,13 @@ def _decode_chunk(chunk: bytes, path: Path, line_no: int, skip_bad: bool):
                 lines.append(raw.decode("utf-8"))
             except UnicodeDecodeError as e:
                 if not skip_bad:
-                    raise _undecodable(path, line_no + i + 1, raw, e) from None
+                    raise undecodable_error(path, line_no + i + 1, raw, e) from None
                 bad += 1
         if bad:
             yield bad
     if lines and lines[0].startswith("\ufeff") and line_no == 0:
         lines[0] = lines[0][1:]  # a UTF-8 byte-order mark is not text
     yield [ln[:-1] if ln.endswith("\r") else ln for ln in lines]
-
-
-def _undecodable(path: Path, line_no: int, raw: bytes, e: UnicodeDecodeError) -> DataError:
-    return DataError(
-        f"{path}: line {line_no}: bytes are not valid UTF-8 "
-        f"(byte {raw[e.start]:#04x} at column {e.start + 1})",
-        "fix the file, or set data.encoding_errors: skip to skip such lines",
-    )
 
 
 def require_columns(ds, names: list[str], where: str):
@@ -328,108 +283,3 @@ def require_columns(ds, names: list[str], where: str):
             "set data.columns.<role> to one of these",
         )
     return ds
-
-
-def looks_like_conll(ds, sample: int = 500) -> bool:
-    """Whether a plain-text read (one string column) holds CoNLL/BIO lines: every non-blank line
-    has the same number (2 to 10) of whitespace-separated fields, and blank lines separate
-    sentences."""
-    if len(ds.column_names) != 1:
-        return False
-    rows = [r for r in ds[: min(sample, len(ds))][ds.column_names[0]] if isinstance(r, str)]
-    lines = [line for row in rows for line in row.split("\n")]
-    widths = {len(line.split()) for line in lines if line.strip()}
-    # blank lines are rows of their own (text_unit: line) or join a paragraph's lines
-    sentences = any(not line.strip() for line in lines) or any("\n" in row for row in rows)
-    return len(widths) == 1 and 2 <= min(widths) <= 10 and sentences
-
-
-# ---- CoNLL / BIO --------------------------------------------------------------------------------
-
-
-def _read_conll(files: list[Path], data: DataConfig):
-    """CoNLL/BIO files → Arrow file in datasets' cache, one row per sentence: the words (first
-    column) and tags (last column) as lists, in columns named by data.columns.words and .label."""
-    columns = data.columns
-    if columns.words == columns.label:
-        raise DataError(
-            f"data.columns: words and label are both {columns.words!r}",
-            "a CoNLL file gives two columns; name them differently",
-        )
-    settings = f"{data.encoding_errors}|{columns.words}|{columns.label}"
-    target = _cache_path(files, "llmkit_conll", settings)
-    return _read_cached(target, lambda: _write_conll_arrow(files, data, target))
-
-
-def _write_conll_arrow(files: list[Path], data: DataConfig, target: Path) -> int:
-    from datasets import Features, Sequence, Value
-    from datasets.arrow_writer import ArrowWriter
-
-    words_column, tags_column = data.columns.words, data.columns.label
-    strings = Sequence(Value("string"))
-    tmp = target.with_suffix(f".tmp{os.getpid()}")
-    skipped = 0
-    writer = ArrowWriter(
-        path=str(tmp), features=Features({words_column: strings, tags_column: strings})
-    )
-    try:
-        for path in files:
-            for sentence in _conll_sentences(path, data.encoding_errors == "skip"):
-                if isinstance(sentence, int):
-                    skipped += sentence
-                else:
-                    writer.write({words_column: sentence[0], tags_column: sentence[1]})
-        writer.finalize()
-    finally:
-        writer.close()
-    os.replace(tmp, target)
-    return skipped
-
-
-def _conll_sentences(path: Path, skip_bad: bool):
-    """Yield (words, tags) per blank-line-separated sentence of one file, and ints counting
-    skipped undecodable lines. `-DOCSTART-` lines are document markers, not words."""
-    words: list[str] = []
-    tags: list[str] = []
-    first_token: tuple[int, int] | None = None  # (line number, column count) of the first word
-    with open(path, "rb") as fh:
-        for line_no, raw in enumerate(fh, 1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                if not skip_bad:
-                    raise _undecodable(path, line_no, raw, e) from None
-                yield 1
-                continue
-            if line_no == 1:
-                line = line.removeprefix("\ufeff")  # a UTF-8 byte-order mark is not text
-            fields = line.split()
-            if not fields or fields[0] == "-DOCSTART-":
-                if words:
-                    yield words, tags
-                    words, tags = [], []
-                continue
-            first_token = first_token or (line_no, len(fields))
-            _check_token_line(fields, path, line_no, first_token)
-            words.append(fields[0])
-            tags.append(fields[-1])
-    if words:
-        yield words, tags
-
-
-def _check_token_line(fields: list[str], path: Path, line_no: int, first_token: tuple[int, int]):
-    """A token line has a word and a tag, and as many columns as the file's first one: a
-    different count usually means a word with a space in it, which would shift the columns."""
-    if len(fields) == 1:
-        raise DataError(
-            f"{path}: line {line_no}: {fields[0]!r} has no tag (one column)",
-            "give each word line its word first and its tag last, separated by spaces or tabs; "
-            "separate sentences by blank lines",
-        )
-    first_line, width = first_token
-    if len(fields) != width:
-        raise DataError(
-            f"{path}: line {line_no}: {len(fields)} columns, but line {first_line} has {width}",
-            "every word line of a CoNLL file needs the same columns (word first, tag last); "
-            "a word may not contain spaces",
-        )

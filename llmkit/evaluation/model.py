@@ -97,7 +97,7 @@ _ROLES = {
 def check_columns(cfg: EvalConfig, rows, task: str, model_dir: str, reused: dict) -> None:
     """One line for every role whose column the data lacks: the columns found, where the
     expected name came from, and the --set that maps it."""
-    from llmkit.data.sources import looks_like_conll
+    from llmkit.data.conll import looks_like_conll
 
     names = {r: getattr(cfg.columns, r) for r in _ROLES[task] if getattr(cfg.columns, r)}
     missing = {r: n for r, n in names.items() if n.split(".")[0] not in rows.column_names}
