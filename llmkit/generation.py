@@ -15,13 +15,17 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import torch
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
+import transformers
+from transformers import PreTrainedModel, PreTrainedTokenizerBase, TextIteratorStreamer
+from transformers.utils import logging as hf_logging
 
 from llmkit.config.generate import GenerateConfig, GenerationSettings
+from llmkit.config.load import save_resolved_config
 from llmkit.errors import CheckpointError, ConfigError, DataError
 from llmkit.models.build import from_pretrained
 from llmkit.models.decoding import generation_config
 from llmkit.models.properties import is_encoder_decoder, max_positions
+from llmkit.outputs import check_output_dir, staged_output_dir
 from llmkit.writable import require_writable_dir
 
 
@@ -116,8 +120,6 @@ def stream_text(
     settings: GenerationSettings,
 ) -> Iterator[str]:
     """Yield the completion of one prompt piece by piece as the model produces it."""
-    from transformers import TextIteratorStreamer
-
     left = not is_encoder_decoder(model.config)
     ids = _encode(tokenizer, [prompt], settings, left)[0]
     if left:
@@ -155,8 +157,6 @@ def pick_device(name: str) -> torch.device:
 
 def load_generator(model_dir: str, device: str = "auto"):
     """(model, tokenizer) for generation from a model directory or hub id, in eval mode."""
-    import transformers
-
     path = Path(model_dir)
     if path.exists() and not (path / "config.json").is_file():
         raise CheckpointError(
@@ -210,15 +210,11 @@ def _field(line: str, number: int, path: Path, field: str) -> str:
 def run_generate(cfg: GenerateConfig, interactive: bool = False, force: bool = False) -> list[str]:
     """The `llmkit generate` stage: print (and optionally save) completions, or chat. An earlier
     generate output in output_dir is replaced only with `force`."""
-    from llmkit.outputs import check_output_dir
-
     if cfg.model is None:
         raise ConfigError("model: give a model directory (the MODEL_DIR argument)")
     if cfg.output_dir is not None and not interactive:
         check_output_dir(Path(cfg.output_dir), "generate", force)
         require_writable_dir(cfg.output_dir, "output_dir", swapped_in=True)
-    from transformers.utils import logging as hf_logging
-
     hf_logging.disable_progress_bar()  # a "Loading weights" bar would interleave with outputs
     prompts = read_prompts(cfg)
     if not prompts and not interactive:
@@ -239,9 +235,6 @@ def run_generate(cfg: GenerateConfig, interactive: bool = False, force: bool = F
 def _save_generations(
     cfg: GenerateConfig, prompts: list[str], outputs: list[str], force: bool
 ) -> Path:
-    from llmkit.config.load import save_resolved_config
-    from llmkit.outputs import staged_output_dir
-
     final = Path(cfg.output_dir)
     with staged_output_dir(final, "generate", force) as tmp:
         with open(tmp / "generations.jsonl", "w", encoding="utf-8") as f:

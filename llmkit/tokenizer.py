@@ -15,11 +15,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from rich.console import Console
+from rich.table import Table
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 from tokenizers import trainers as tk_trainers
+from transformers import PreTrainedTokenizerFast
 
 from llmkit.config.load import save_resolved_config
 from llmkit.config.tokenizer import TokenizerOptions, TokenizerTrainConfig
+from llmkit.data.sources import load_split, require_columns
 from llmkit.errors import ConfigError, DataError
 from llmkit.outputs import check_output_dir, staged_output_dir
 from llmkit.writable import require_writable_dir
@@ -39,8 +43,6 @@ class CorpusStats:
 def train_tokenizer(cfg: TokenizerTrainConfig, force: bool = False) -> Path:
     """Train the tokenizer `cfg` describes and write it to cfg.output_dir; returns that path.
     An earlier tokenizer there is replaced only with `force`."""
-    from llmkit.data.sources import load_split, require_columns
-
     out = Path(cfg.output_dir)
     check_output_dir(out, "tokenizer", force)
     require_writable_dir(out, "output_dir", swapped_in=True)
@@ -195,8 +197,6 @@ def _write_atomically(
     tokenizer: Tokenizer, cfg: TokenizerTrainConfig, out: Path, force: bool
 ) -> None:
     """Write into a hidden sibling, then swap it into place, so `out` is never half-written."""
-    from transformers import PreTrainedTokenizerFast
-
     opts = cfg.tokenizer
     with staged_output_dir(out, "tokenizer", force) as tmp:
         specials = {f"{role}_token": tok for role, tok in opts.special_tokens.roles().items()}
@@ -228,9 +228,6 @@ def _model_input_names(opts) -> list[str]:
 def _print_summary(
     tokenizer: Tokenizer, cfg: TokenizerTrainConfig, out: Path, stats: CorpusStats, seconds: float
 ) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
     opts = cfg.tokenizer
     table = Table(title="Tokenizer trained", show_header=False)
     table.add_column(style="bold")

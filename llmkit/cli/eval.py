@@ -5,6 +5,7 @@ from pathlib import Path
 import typer
 
 from llmkit.cli.common import ForceOpt, SetOpt
+from llmkit.config.eval import load_eval_config
 
 EXAMPLE = (
     "Example: llmkit eval --predictions hyp.txt --references ref.txt --metric bleu "
@@ -46,7 +47,8 @@ def eval_(
     force: bool = ForceOpt,
 ) -> None:
     """Score predictions against references, or a model on a dataset; gate CI with --fail-under."""
-    from llmkit.config.eval import load_eval_config
+    # The stage imports torch/transformers/datasets: loaded only when the command runs, so
+    # `llmkit --help` stays under a second (BENCHMARKS.md).
     from llmkit.evaluation.report import parse_gates
     from llmkit.evaluation.runner import run_eval
 

@@ -5,6 +5,7 @@ from pathlib import Path
 import typer
 
 from llmkit.cli.common import ForceOpt, SetOpt
+from llmkit.config.generate import load_generate_config
 
 EXAMPLE = (
     'Example: llmkit generate runs/pretrain --prompt "To be, or not" '
@@ -29,7 +30,8 @@ def generate(
     force: bool = ForceOpt,
 ) -> None:
     """Generate text: greedy by default; beams and sampling via --set generation.…"""
-    from llmkit.config.generate import load_generate_config
+    # The stage imports torch/transformers/datasets: loaded only when the command runs, so
+    # `llmkit --help` stays under a second (BENCHMARKS.md).
     from llmkit.generation import run_generate
 
     cfg = load_generate_config(config, set_, model_dir, prompts, input_file)

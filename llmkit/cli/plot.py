@@ -13,6 +13,8 @@ def plot(
     ),
 ) -> None:
     """Draw train and validation loss against step into RUN_DIR/loss_curve.png."""
+    # The stage imports torch/transformers/datasets: loaded only when the command runs, so
+    # `llmkit --help` stays under a second (BENCHMARKS.md).
     from llmkit.train.plot import plot_run
 
     typer.echo(f"wrote {plot_run(run_dir)}")

@@ -5,6 +5,8 @@ from pathlib import Path
 import typer
 
 from llmkit.cli.common import ConfigArg, SetOpt
+from llmkit.config.load import load_config
+from llmkit.config.preprocess import PreprocessConfig
 
 EXAMPLE = "Example: llmkit preprocess configs/tiny-preprocess.yaml --set block_size=256"
 
@@ -17,8 +19,8 @@ def preprocess(
     ),
 ) -> None:
     """Clean, split, tokenize and pack raw text into a datasets Arrow directory + manifest."""
-    from llmkit.config.load import load_config
-    from llmkit.config.preprocess import PreprocessConfig
+    # The stage imports torch/transformers/datasets: loaded only when the command runs, so
+    # `llmkit --help` stays under a second (BENCHMARKS.md).
     from llmkit.data.preprocess import run_preprocess
 
     run_preprocess(load_config(PreprocessConfig, config, set_), force=force)

@@ -15,6 +15,9 @@ from llmkit.cli.common import (
     SetOpt,
     with_resume,
 )
+from llmkit.config.finetune import FinetuneConfig
+from llmkit.config.load import load_config
+from llmkit.config.pretrain import PretrainConfig
 
 PRETRAIN_EXAMPLE = (
     "Example: llmkit pretrain configs/tiny-gpt.yaml --set train.max_steps=200; "
@@ -33,9 +36,8 @@ def pretrain(
     dry_run: bool = DryRunOpt,
 ) -> None:
     """Pretrain a GPT-2/LLaMA (clm) or BERT/RoBERTa (mlm) model; output is a HF model dir."""
-    # Imported here, not at the top: torch and transformers would cost `llmkit --help` seconds.
-    from llmkit.config.load import load_config
-    from llmkit.config.pretrain import PretrainConfig
+    # The stage imports torch/transformers/datasets: loaded only when the command runs, so
+    # `llmkit --help` stays under a second (BENCHMARKS.md).
     from llmkit.train.stage import run_training
 
     run_training(load_config(PretrainConfig, config, with_resume(set_, resume)), dry_run=dry_run)
@@ -48,8 +50,8 @@ def finetune(
     dry_run: bool = DryRunOpt,
 ) -> None:
     """Finetune a model on a labelled task; output is a HF model dir (+ adapter/ with LoRA)."""
-    from llmkit.config.finetune import FinetuneConfig
-    from llmkit.config.load import load_config
+    # The stage imports torch/transformers/datasets: loaded only when the command runs, so
+    # `llmkit --help` stays under a second (BENCHMARKS.md).
     from llmkit.train.stage import run_training
 
     run_training(load_config(FinetuneConfig, config, with_resume(set_, resume)), dry_run=dry_run)

@@ -2,6 +2,7 @@
 dataset and score its predictions (model mode). One config, every field defaulted; the command's
 flags (--predictions, --references, --metric, --fail-under, --output) fill the same fields."""
 
+import difflib
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -9,6 +10,7 @@ from pydantic import Field, field_validator, model_validator
 from llmkit.config.base import Section, current_task_name
 from llmkit.config.data import ColumnsConfig, Format
 from llmkit.config.generate import GenerationSettings
+from llmkit.config.load import apply_overrides, read_yaml, validate
 
 BleuTokenize = Literal["13a", "intl", "zh", "char", "none"]
 """sacrebleu tokenizers that work offline (spm/flores download a model; mecab needs extra packages)."""
@@ -134,8 +136,6 @@ class EvalConfig(Section):
     @field_validator("fail_under")
     @classmethod
     def _known_scores(cls, gates: dict[str, float]) -> dict[str, float]:
-        import difflib
-
         for name in gates:
             if name not in SCORE_NAMES:
                 close = difflib.get_close_matches(name, sorted(SCORE_NAMES), n=1)
@@ -177,8 +177,6 @@ def load_eval_config(
     `flags` holds only the flags the user gave (a list flag replaces the YAML list); `gates`
     add to (and override) the YAML's fail_under.
     """
-    from llmkit.config.load import apply_overrides, read_yaml, validate
-
     data = read_yaml(path) if path is not None else {}
     data.update({key: value for key, value in flags.items() if value not in (None, [], ())})
     if gates:

@@ -6,6 +6,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from llmkit.config.base import Section
+from llmkit.config.load import apply_overrides, read_yaml, validate
 
 
 class GenerationSettings(Section):
@@ -77,8 +78,6 @@ def load_generate_config(
     input_file: str | None,
 ) -> GenerateConfig:
     """YAML (optional) < MODEL_DIR / --prompt / --input-file < --set overrides."""
-    from llmkit.config.load import apply_overrides, read_yaml, validate
-
     data = read_yaml(path) if path is not None else {}
     if model is not None:
         data["model"] = model

@@ -6,7 +6,12 @@ the reason it would be dropped and a stable 64-bit hash of its text; the drops a
 then counted and removed with numpy on those two columns, never with a Python set of the corpus.
 """
 
+import os
+
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import xxhash
 
 from llmkit.config.data import CleaningConfig
 from llmkit.errors import DataError
@@ -24,8 +29,6 @@ _MIN_ROWS_PER_WORKER = 200_000  # below this, forking workers costs more than it
 
 def clean_array(arr, cfg: CleaningConfig):
     """A pyarrow string array through the configured cleaning steps (vectorized, in C++)."""
-    import pyarrow.compute as pc
-
     if cfg.unicode_normalization != "none":
         arr = pc.utf8_normalize(arr, cfg.unicode_normalization)
     if cfg.strip_control_chars:
@@ -39,15 +42,11 @@ def clean_array(arr, cfg: CleaningConfig):
 
 def clean_text(text: str, cfg: CleaningConfig) -> str:
     """One document through the configured cleaning steps."""
-    import pyarrow as pa
-
     return clean_array(pa.array([text], pa.string()), cfg)[0].as_py()
 
 
 def _drop_reasons(arr, cfg: CleaningConfig) -> np.ndarray:
     """Per row: 0 keep, else 1 + the index in REASONS of the first filter that drops it."""
-    import pyarrow.compute as pc
-
     lengths = pc.fill_null(pc.utf8_length(arr), 0).to_numpy(zero_copy_only=False)
     blank = pc.fill_null(pc.utf8_length(pc.utf8_trim_whitespace(arr)), 0).to_numpy(
         zero_copy_only=False
@@ -63,9 +62,6 @@ def _drop_reasons(arr, cfg: CleaningConfig) -> np.ndarray:
 def _as_string_array(table, column: str):
     """A text column as one string array; lists of words are joined with spaces for the length
     and duplicate checks (the words themselves are cleaned one by one)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     col = table.column(column).combine_chunks()
     if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
         return col, col
@@ -84,10 +80,6 @@ def _as_string_array(table, column: str):
 
 
 def _make_batch_cleaner(cfg: CleaningConfig, columns: list[str]):
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import xxhash
-
     def clean_batch(table):
         reasons = np.zeros(table.num_rows, dtype=np.int8)
         keys = []
@@ -122,8 +114,6 @@ def _key_bytes(row: tuple) -> bytes:
 
 def worker_count(num_proc: int | None, rows: int) -> int | None:
     """Workers worth forking for `rows` rows (None = run in this process)."""
-    import os
-
     wanted = num_proc or os.cpu_count() or 1
     useful = min(wanted, rows // _MIN_ROWS_PER_WORKER)
     return useful if useful > 1 else None

@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+from datasets import Features, List, Value
+from datasets.arrow_writer import ArrowWriter
 
 from llmkit.errors import ConfigError, DataError
 
@@ -100,8 +103,6 @@ def text_batches(ds, column: str, batch_chars: int) -> Iterator[list[str]]:
     Cleaning and splitting leave an indices mapping in row order; reading a contiguous slice and
     taking from it is much faster than datasets' row-by-row gather.
     """
-    import pyarrow as pa
-
     if len(ds) == 0:
         return
     col = ds.data.column(column)
@@ -130,10 +131,6 @@ def pack_split(
     on_progress: Callable[[int], None] = lambda chars: None,
 ) -> PackStats:
     """Tokenize `ds[column]` and write blocks of `block_size` ids to an Arrow file."""
-    import pyarrow as pa
-    from datasets import Features, List, Value
-    from datasets.arrow_writer import ArrowWriter
-
     encoder = DocumentEncoder(tokenizer)
     features = Features({"input_ids": List(Value("int32"), length=block_size)})
     stats = PackStats()

@@ -12,6 +12,10 @@ import shutil
 import time
 from pathlib import Path
 
+from datasets import Dataset, DatasetDict
+from datasets import utils as hf_tqdm
+from transformers import AutoTokenizer
+
 from llmkit import __version__
 from llmkit.config.data import CleaningConfig, DataConfig, SplitConfig
 from llmkit.config.load import save_resolved_config
@@ -36,8 +40,6 @@ from llmkit.writable import require_writable_dir
 
 def load_tokenizer(name: str):
     """A fast tokenizer from a directory or hub id; ConfigError when it cannot be loaded."""
-    from transformers import AutoTokenizer
-
     try:
         tokenizer = AutoTokenizer.from_pretrained(name)
     except (OSError, ValueError) as e:
@@ -88,8 +90,6 @@ def load_clean_splits(
     """Cleaned, filtered, de-duplicated and split raw rows (all columns kept) as a DatasetDict,
     for finetuning tasks to tokenize. Dotted column names (translation.en) become columns of
     that name. Cleaning is cached by datasets, so calling this again is cheap."""
-    from datasets import DatasetDict
-
     splits, _ = clean_splits(data, cleaning, split, text_columns, num_proc, required_columns)
     return DatasetDict(splits)
 
@@ -155,8 +155,6 @@ def _text_column(data: DataConfig) -> str:
 
 
 def _write_packed(cfg, splits: dict, tokenizer, tmp: Path, progress) -> dict:
-    from datasets import Dataset, DatasetDict
-
     work = tmp / "_work"
     work.mkdir()
     packed, stats = {}, {}
@@ -192,8 +190,6 @@ def _chars_of(ds, column: str) -> int:
 
 
 def _write_raw(splits: dict, tmp: Path) -> dict:
-    from datasets import DatasetDict
-
     DatasetDict(splits).save_to_disk(str(tmp))
     return {name: {"documents": len(ds), "rows": len(ds)} for name, ds in splits.items()}
 
@@ -218,14 +214,10 @@ class _quiet_datasets:
     """datasets' own tqdm bars off while ours run; restored afterwards."""
 
     def __enter__(self):
-        from datasets import utils as hf_tqdm
-
         self.was_disabled = hf_tqdm.are_progress_bars_disabled()
         hf_tqdm.disable_progress_bars()
 
     def __exit__(self, *exc):
-        from datasets import utils as hf_tqdm
-
         if not self.was_disabled:
             hf_tqdm.enable_progress_bars()
         return False

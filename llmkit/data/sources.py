@@ -12,6 +12,11 @@ import glob
 import os
 from pathlib import Path
 
+import datasets
+import pyarrow as pa
+from datasets import Features, Value
+from datasets.arrow_writer import ArrowWriter
+
 from llmkit.config.data import DataConfig
 from llmkit.data.arrow_cache import ReadStats, cache_path, read_cached, undecodable_error
 from llmkit.data.conll import looks_like_conll, read_conll
@@ -109,8 +114,6 @@ def _format_of(files: list[Path], declared: str, key: str) -> str:
 
 
 def _load_with_builder(files: list[Path], fmt: str):
-    import datasets
-
     # TSV (GLUE, MRPC) has no quoting: a `"` is text, not the start of a field that runs on
     # over tabs and line ends into the next rows
     kwargs = {"sep": "\t", "quoting": csv.QUOTE_NONE} if fmt == "tsv" else {}
@@ -132,8 +135,6 @@ def _load_with_builder(files: list[Path], fmt: str):
 
 
 def _load_saved(path: Path, split: str):
-    import datasets
-
     try:
         loaded = datasets.load_from_disk(str(path))
     except FileNotFoundError as e:
@@ -149,8 +150,6 @@ def _load_saved(path: Path, split: str):
 
 def _load_hub(spec: str | list[str], hub_config: str | None, split: str):
     """`name` loads split `split` of hub dataset `name`; `name:other` loads split `other`."""
-    import datasets
-
     if not isinstance(spec, str):
         raise DataError(f"data.{split}: with format: hub give one dataset name, not a list")
     name, _, hub_split = spec.partition(":")
@@ -173,10 +172,6 @@ def _read_text(files: list[Path], data: DataConfig):
 
 
 def _write_text_arrow(files: list[Path], data: DataConfig, target: Path) -> int:
-    import pyarrow as pa
-    from datasets import Features, Value
-    from datasets.arrow_writer import ArrowWriter
-
     column = data.columns.text
     tmp = target.with_suffix(f".tmp{os.getpid()}")
     skipped = 0

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from llmkit.errors import DataError
+from llmkit.evaluation.report import SystemResult
+from llmkit.metrics.scoring import LABEL_METRICS, score_labels, score_texts, split_signatures
 
 
 @dataclass
@@ -139,9 +141,6 @@ def require_non_empty(column: Column, purpose: str) -> None:
 
 def evaluate_files(cfg) -> list:
     """File mode: every predictions file scored against the references, one result each."""
-    from llmkit.evaluation.report import SystemResult
-    from llmkit.metrics.scoring import LABEL_METRICS, score_labels, score_texts, split_signatures
-
     names = cfg.metrics or ["bleu", "chrf", "rouge"]
     results = []
     for path in cfg.predictions:

@@ -15,14 +15,13 @@ from pydantic import ValidationError
 from llmkit.config.data import ColumnsConfig
 from llmkit.config.eval import EvalConfig
 from llmkit.config.finetune import FinetuneConfig
+from llmkit.config.load import read_yaml
 
 SAVED_CONFIG = "llmkit_config.yaml"
 
 
 def saved_finetune_config(model_dir: str | Path) -> FinetuneConfig | None:
     """The finetune config saved with the model; None for models that llmkit did not finetune."""
-    from llmkit.config.load import read_yaml
-
     path = Path(model_dir) / SAVED_CONFIG
     if not path.is_file():
         return None

@@ -10,9 +10,20 @@ validated during finetuning.
 from pathlib import Path
 from typing import Any
 
+import transformers
+from transformers import AutoConfig
+from transformers.utils import logging as hf_logging
+
+from llmkit.config.data import DataConfig
 from llmkit.config.eval import DEFAULT_METRICS, EvalConfig
+from llmkit.data.conll import looks_like_conll
+from llmkit.data.sources import load_split
 from llmkit.errors import CheckpointError, ConfigError, DataError
+from llmkit.evaluation.finetuned import with_finetune_settings
+from llmkit.evaluation.perplexity import perplexity
 from llmkit.evaluation.report import SystemResult
+from llmkit.evaluation.task_eval import evaluate_with_task
+from llmkit.generation import generate_texts, load_generator, pick_device
 from llmkit.metrics.scoring import TEXT_METRICS, score_texts, split_signatures
 from llmkit.models.properties import is_encoder_decoder, max_positions
 
@@ -25,8 +36,6 @@ _HEADS = {
 
 
 def load_model_config(model_dir: str):
-    from transformers import AutoConfig
-
     path = Path(model_dir)
     if not path.is_dir() or not (path / "config.json").is_file():
         what = "does not exist" if not path.exists() else "has no config.json"
@@ -55,9 +64,6 @@ def infer_task(config) -> str:
 
 def read_rows(cfg: EvalConfig):
     """The evaluation data as a datasets.Dataset (first max_examples rows)."""
-    from llmkit.config.data import DataConfig
-    from llmkit.data.sources import load_split
-
     data = DataConfig(train=cfg.data, format=cfg.data_format, columns=cfg.columns)
     rows = load_split(data, "train")
     if rows is None or len(rows) == 0:
@@ -97,8 +103,6 @@ _ROLES = {
 def check_columns(cfg: EvalConfig, rows, task: str, model_dir: str, reused: dict) -> None:
     """One line for every role whose column the data lacks: the columns found, where the
     expected name came from, and the --set that maps it."""
-    from llmkit.data.conll import looks_like_conll
-
     names = {r: getattr(cfg.columns, r) for r in _ROLES[task] if getattr(cfg.columns, r)}
     missing = {r: n for r, n in names.items() if n.split(".")[0] not in rows.column_names}
     if not missing:
@@ -120,10 +124,6 @@ def check_columns(cfg: EvalConfig, rows, task: str, model_dir: str, reused: dict
 
 
 def evaluate_model(cfg: EvalConfig, model_dir: str) -> SystemResult:
-    from transformers.utils import logging as hf_logging
-
-    from llmkit.evaluation.finetuned import with_finetune_settings
-
     hf_logging.disable_progress_bar()  # keep the screen for the score table
     config = load_model_config(model_dir)
     task = cfg.task or infer_task(config)
@@ -137,15 +137,11 @@ def evaluate_model(cfg: EvalConfig, model_dir: str) -> SystemResult:
         return _generation_eval(cfg, model_dir, task, rows, identity)
     if task == "perplexity":
         return _perplexity_eval(cfg, model_dir, config, rows, identity)
-    from llmkit.evaluation.task_eval import evaluate_with_task
-
     metrics, result_rows = evaluate_with_task(cfg, model_dir, config, task, rows)
     return SystemResult(str(model_dir), metrics, {}, identity, result_rows)
 
 
 def _generation_eval(cfg, model_dir, task, rows, identity) -> SystemResult:
-    from llmkit.generation import generate_texts, load_generator
-
     model, tokenizer = load_generator(model_dir, cfg.device)
     if task == "seq2seq":
         inputs = [cfg.source_prefix + str(s) for s in column(rows, cfg.columns.source)]
@@ -179,11 +175,6 @@ def _as_prompt(tokenizer, prompt: str) -> str:
 
 
 def _perplexity_eval(cfg, model_dir, config, rows, identity) -> SystemResult:
-    import transformers
-
-    from llmkit.evaluation.perplexity import perplexity
-    from llmkit.generation import pick_device
-
     if is_encoder_decoder(config) or not any(
         a.endswith(("ForCausalLM", "LMHeadModel")) for a in config.architectures or []
     ):

@@ -6,9 +6,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+from rich.table import Table
+
 from llmkit.config.eval import EvalConfig
+from llmkit.config.load import save_resolved_config
 from llmkit.errors import ConfigError, GateFailed
 from llmkit.metrics.functions import LOWER_IS_BETTER
+from llmkit.outputs import check_output_dir, check_output_file, staged_output_dir
 
 
 @dataclass
@@ -35,9 +40,6 @@ def _format(name: str, value: float) -> str:
 
 def print_table(results: list[SystemResult], data: str | None = None) -> None:
     """One row per metric, one column per system; the best system per metric in bold."""
-    from rich.console import Console
-    from rich.table import Table
-
     table = Table(title=f"llmkit eval{f' · {data}' if data else ''}")
     table.add_column("metric")
     for result in results:
@@ -87,8 +89,6 @@ def scores_json(results: list[SystemResult], cfg: EvalConfig) -> dict[str, Any]:
 
 def check_outputs(cfg: EvalConfig, force: bool) -> None:
     """Before any scoring: --output and --output-dir may only replace an earlier eval's."""
-    from llmkit.outputs import check_output_dir, check_output_file
-
     if cfg.output is not None:
         check_output_file(Path(cfg.output), "eval", force, "output")
     if cfg.output_dir is not None:
@@ -97,9 +97,6 @@ def check_outputs(cfg: EvalConfig, force: bool) -> None:
 
 def write_outputs(results: list[SystemResult], cfg: EvalConfig, force: bool = False) -> None:
     """scores.json (and predictions*.jsonl, resolved config) into output_dir; the JSON to output."""
-    from llmkit.config.load import save_resolved_config
-    from llmkit.outputs import staged_output_dir
-
     payload = json.dumps(scores_json(results, cfg), indent=2, ensure_ascii=False) + "\n"
     if cfg.output is not None:
         out = Path(cfg.output)

@@ -4,8 +4,6 @@ Under `accelerate launch` every process scores (model mode shares the batches ou
 them), and only the main process shows and writes the results.
 """
 
-from accelerate import PartialState
-
 from llmkit.config.eval import EvalConfig
 from llmkit.evaluation.report import (
     SystemResult,
@@ -28,15 +26,20 @@ def run_eval(cfg: EvalConfig, force: bool = False) -> list[SystemResult]:
         require_writable_file(cfg.output, "output")
     if cfg.output_dir is not None:
         require_writable_dir(cfg.output_dir, "output_dir", swapped_in=True)
+    # Imported per mode: model mode loads torch, transformers and accelerate (seconds), which
+    # scoring files does not need.
     if cfg.file_mode:
         from llmkit.evaluation.files import evaluate_files
 
-        results = evaluate_files(cfg)
+        results, main_process = evaluate_files(cfg), True
     else:
+        from accelerate import PartialState
+
         from llmkit.evaluation.model import evaluate_model
 
         results = [evaluate_model(cfg, model_dir) for model_dir in cfg.models]
-    if PartialState().is_main_process:
+        main_process = PartialState().is_main_process
+    if main_process:
         print_table(results, cfg.data if not cfg.file_mode else None)
         write_outputs(results, cfg, force)
     check_gates(results, cfg.fail_under)

@@ -12,6 +12,8 @@ import re
 from pathlib import Path
 
 import torch
+from peft import LoraConfig as PeftLoraConfig
+from peft import PeftModel, get_peft_model
 
 from llmkit.config.finetune import FreezeConfig, LoraConfig
 from llmkit.errors import CheckpointError, ConfigError
@@ -39,9 +41,6 @@ def prepare_for_training(
 
 
 def apply_lora(model: torch.nn.Module, lora: LoraConfig, peft_task_type: str):
-    from peft import LoraConfig as PeftLoraConfig
-    from peft import get_peft_model
-
     if peft_task_type not in PEFT_TASK_TYPES:
         raise ValueError(f"unknown peft task type {peft_task_type!r}")
     peft_cfg = PeftLoraConfig(
@@ -67,8 +66,6 @@ def _is_linear(module: torch.nn.Module) -> bool:
 
 
 def is_adapter_model(model: torch.nn.Module) -> bool:
-    from peft import PeftModel
-
     return isinstance(model, PeftModel)
 
 
@@ -86,8 +83,6 @@ def save_adapter(model: torch.nn.Module, directory: str | Path) -> Path:
 
 def load_adapter(base_model: torch.nn.Module, adapter_dir: str | Path):
     """The base model with a saved adapter attached (for evaluation or further training)."""
-    from peft import PeftModel
-
     if not (Path(adapter_dir) / "adapter_config.json").is_file():
         raise CheckpointError(
             f"{adapter_dir}: no adapter_config.json; point at the adapter/ directory of a "

@@ -5,7 +5,9 @@ A task owns what differs between causal LM, masked LM, classification, tagging, 
 the model class, how rows become tensors, the loss, the predictions and metrics. The loop owns
 everything else: devices, precision, accumulation, schedule, checkpoints, resume, logging.
 Adding a task means one module implementing `Task` plus one line in tasks/registry.py; tasks are
-built from a spec (llmkit.tasks.spec), never from a whole stage config.
+built from a spec (llmkit.tasks.spec), never from a whole stage config. What the existing tasks
+share is implemented, not inherited as a contract, in tasks/pretraining.py (PretrainTaskBase: clm,
+mlm) and tasks/finetune_common.py (FinetuneTaskBase: the four finetuning tasks).
 """
 
 from collections.abc import Callable

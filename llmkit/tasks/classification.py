@@ -13,6 +13,7 @@ from datasets import DatasetDict
 
 from llmkit.config.finetune import ClassificationTask as ClassificationOptions
 from llmkit.errors import DataError
+from llmkit.metrics import functions as metrics
 from llmkit.tasks.batching import pad_token_batch
 from llmkit.tasks.finetune_common import (
     FinetuneTaskBase,
@@ -165,8 +166,6 @@ class ClassificationTask(FinetuneTaskBase):
         return {"loss": losses, "predictions": predictions, "labels": batch["labels"]}
 
     def compute_metrics(self, outputs: list[dict[str, Any]]) -> dict[str, float]:
-        from llmkit.metrics import functions as metrics
-
         loss = torch.cat([o["loss"] for o in outputs]).float()
         preds = torch.cat([o["predictions"] for o in outputs]).cpu()
         labels = torch.cat([o["labels"] for o in outputs]).cpu()

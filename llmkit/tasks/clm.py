@@ -3,6 +3,7 @@
 from typing import Any
 
 import torch
+from transformers import GenerationConfig
 
 from llmkit.models.loss import IGNORE_INDEX, count_loss_tokens, next_token_labels, token_losses
 from llmkit.tasks.pretraining import PretrainTaskBase
@@ -44,8 +45,6 @@ class CausalLMTask(PretrainTaskBase):
         return {"loss_sum": losses.sum(dim=1), "n_items": n_items}
 
     def save_artifacts(self, model: torch.nn.Module, output_dir: str) -> None:
-        from transformers import GenerationConfig
-
         super().save_artifacts(model, output_dir)
         tok = self.tokenizer
         eos = tok.eos_token_id if tok.eos_token_id is not None else tok.sep_token_id

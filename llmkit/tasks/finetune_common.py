@@ -9,11 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import transformers
+from accelerate import PartialState
 from datasets import Dataset, DatasetDict
+from rich.console import Console
+from transformers import AutoConfig, AutoTokenizer
 
+from llmkit.data.preprocess import clean_splits
 from llmkit.errors import CheckpointError, DataError
 from llmkit.models import adapters
-from llmkit.models.build import from_pretrained
+from llmkit.models.build import from_pretrained, load_or_build
 from llmkit.models.loss import count_loss_tokens, token_losses
 from llmkit.models.properties import max_positions
 from llmkit.tasks.base import TaskData
@@ -24,8 +29,6 @@ _FALLBACK_MAX_LENGTH = 512
 
 
 def load_tokenizer(spec: FinetuneSpec):
-    from transformers import AutoTokenizer
-
     source = spec.tokenizer or spec.model.pretrained
     key = "tokenizer" if spec.tokenizer else "model.pretrained"
     path = Path(source)
@@ -45,8 +48,6 @@ def load_tokenizer(spec: FinetuneSpec):
 
 def pretrained_config(spec: FinetuneSpec):
     """The transformers config of model.pretrained (a directory or hub id)."""
-    from transformers import AutoConfig
-
     return from_pretrained(AutoConfig, spec.model.pretrained, "model.pretrained")
 
 
@@ -78,8 +79,6 @@ def load_task_splits(
 ) -> DatasetDict:
     """Read, clean, filter, deduplicate and split the data (the preprocess stage's code and
     cache); rows dropped by cleaning are counted in `report`."""
-    from llmkit.data.preprocess import clean_splits
-
     splits, dropped = clean_splits(
         spec.data, spec.cleaning, spec.split, text_columns, required_columns=needed
     )
@@ -146,9 +145,6 @@ LENGTH_WARNING_FRACTION = 0.05
 
 def warn(message: str) -> None:
     """A warning the user must not miss: yellow, one paragraph, printed by the main process."""
-    from accelerate import PartialState
-    from rich.console import Console
-
     if PartialState().is_main_process:
         Console().print(f"warning: {message}", style="bold yellow", soft_wrap=True, markup=False)
 
@@ -197,8 +193,6 @@ class DataReport:
         return out
 
     def announce(self) -> None:
-        from accelerate import PartialState
-
         if PartialState().is_main_process:
             for line in self.lines():
                 print(line, flush=True)
@@ -243,10 +237,6 @@ class FinetuneTaskBase:
         return {}
 
     def build_model(self) -> torch.nn.Module:
-        import transformers
-
-        from llmkit.models.build import load_or_build
-
         auto_class = getattr(transformers, self.auto_class_name)
         model = load_or_build(
             self.spec.model,

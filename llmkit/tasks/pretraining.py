@@ -2,13 +2,19 @@
 or raw data preprocessed first and cached), the tokenizer that came with it, building the model
 and the checks that refuse a run that cannot work before it starts."""
 
+import json
+import math
 from pathlib import Path
 from typing import Any
 
 import torch
-from datasets import Dataset, DatasetDict
+import transformers
+from datasets import Dataset, DatasetDict, load_from_disk
+from transformers import AutoTokenizer
 
+from llmkit.data.preprocess import run_preprocess
 from llmkit.errors import CheckpointError, ConfigError, DataError
+from llmkit.models.build import load_or_build
 from llmkit.models.properties import max_positions
 from llmkit.tasks.base import TaskData
 from llmkit.tasks.spec import PretrainSpec
@@ -18,8 +24,6 @@ def dataset_directory(spec: PretrainSpec) -> Path:
     """The preprocessed directory; runs the preprocess stage first when the config names raw
     data (a cache hit returns at once)."""
     if spec.data.preprocess is not None:
-        from llmkit.data.preprocess import run_preprocess
-
         return Path(run_preprocess(spec.data.preprocess, output_key="data.preprocess.output_dir"))
     directory = Path(spec.data.dataset_dir)
     if not (directory / "dataset_dict.json").is_file() or not (directory / "tokenizer").is_dir():
@@ -33,8 +37,6 @@ def dataset_directory(spec: PretrainSpec) -> Path:
 
 def _block_size(directory: Path, splits: DatasetDict) -> int:
     """Row length: the manifest's block_size (every packed row has it), else the first row's."""
-    import json
-
     manifest = directory / "manifest.json"
     if manifest.is_file():
         size = json.loads(manifest.read_text(encoding="utf-8")).get("block_size")
@@ -60,9 +62,6 @@ class PretrainTaskBase:
         return TaskData(self.read_splits(), self.tokenizer, self.collate, self.count_loss_items)
 
     def read_splits(self) -> DatasetDict:
-        from datasets import load_from_disk
-        from transformers import AutoTokenizer
-
         directory = dataset_directory(self.spec)
         splits = load_from_disk(str(directory))
         if "train" not in splits or "input_ids" not in splits["train"].column_names:
@@ -75,10 +74,6 @@ class PretrainTaskBase:
         return DatasetDict({s: splits[s].select_columns(["input_ids"]) for s in keep})
 
     def build_model(self) -> torch.nn.Module:
-        import transformers
-
-        from llmkit.models.build import load_or_build
-
         auto_class = getattr(transformers, self.auto_class_name)
         model = load_or_build(self.spec.model, auto_class, self.tokenizer, self.spec.precision)
         self._check_fits(model)
@@ -126,8 +121,6 @@ class PretrainTaskBase:
 
     def compute_metrics(self, outputs: list[dict[str, Any]]) -> dict[str, float]:
         """Token-weighted loss over everything evaluated, and its perplexity."""
-        import math
-
         loss_sum = sum(float(o["loss_sum"].double().sum()) for o in outputs)
         n_items = sum(float(o["n_items"].double().sum()) for o in outputs)
         loss = loss_sum / max(n_items, 1.0)

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from datasets import DatasetDict
 
 from llmkit.errors import ConfigError, DataError
+from llmkit.metrics import functions as metrics
 from llmkit.models.decoding import generation_config
 from llmkit.models.loss import IGNORE_INDEX
 from llmkit.models.properties import max_positions
@@ -166,8 +167,6 @@ class Seq2SeqTask(PerTokenLabelLoss, FinetuneTaskBase):
         }
 
     def compute_metrics(self, outputs: list[dict[str, Any]]) -> dict[str, float]:
-        from llmkit.metrics import functions as metrics
-
         loss = sum(float(o["loss_sum"].sum()) for o in outputs)
         count = sum(int(o["count"].sum()) for o in outputs)
         predictions = torch.cat([o["predictions"] for o in outputs]).cpu()

@@ -13,10 +13,11 @@ import torch
 from datasets import Dataset, DatasetDict
 
 from llmkit.config.finetune import DEFAULT_CHAT_TEMPLATE
+from llmkit.data.sources import load_split
 from llmkit.errors import ConfigError, DataError
 from llmkit.models.loss import IGNORE_INDEX, count_loss_tokens, token_losses
 from llmkit.tasks.batching import pad_ids_and_labels
-from llmkit.tasks.finetune_common import FinetuneTaskBase, load_task_splits
+from llmkit.tasks.finetune_common import FinetuneTaskBase, load_task_splits, warn
 from llmkit.tasks.spec import FinetuneSpec
 
 
@@ -42,8 +43,6 @@ class SFTTask(FinetuneTaskBase):
         return self.options.format == "chat"
 
     def read_splits(self) -> DatasetDict:
-        from llmkit.data.sources import load_split
-
         self.check_template_markers()
         first = load_split(self.spec.data, "train")
         chat = self._uses_chat(first.column_names if first is not None else [])
@@ -130,8 +129,6 @@ class SFTTask(FinetuneTaskBase):
 
     def check_template_markers(self) -> None:
         """Warn when the model could not see (or learn to write) the turn markers."""
-        from llmkit.tasks.finetune_common import warn
-
         broken = self.broken_markers()
         if broken:
             shown = ", ".join(f"{m!r} becomes {b!r}" for m, b in broken.items())

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from datasets import DatasetDict
 
 from llmkit.errors import DataError
+from llmkit.metrics.functions import seqeval_scores
 from llmkit.models.loss import IGNORE_INDEX, token_losses
 from llmkit.tasks.batching import pad_token_batch
 from llmkit.tasks.finetune_common import (
@@ -161,8 +162,6 @@ class TokenClassificationTask(PerTokenLabelLoss, FinetuneTaskBase):
         }
 
     def compute_metrics(self, outputs: list[dict[str, Any]]) -> dict[str, float]:
-        from llmkit.metrics.functions import seqeval_scores
-
         loss = sum(float(o["loss_sum"].sum()) for o in outputs)
         count = sum(int(o["count"].sum()) for o in outputs)
         predictions, references = [], []

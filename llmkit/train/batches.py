@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
+from accelerate import skip_first_batches
 from torch.utils.data import DataLoader, Sampler
 
 
@@ -89,8 +90,6 @@ def make_loader(
 def micro_batch_stream(loader, collate: SeededCollate, epoch: int, skip: int):
     """Micro-batches forever, epoch after epoch, starting `skip` batches into `epoch`.
     Yields (batch, epoch, index of the next batch in that epoch)."""
-    from accelerate import skip_first_batches
-
     while True:
         epoch_loader = skip_first_batches(loader, skip) if skip else loader
         epoch_loader.set_epoch(epoch)

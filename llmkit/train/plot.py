@@ -46,6 +46,7 @@ def _series(rows: list[dict[str, Any]], split: str, key: str) -> tuple[list[int]
 
 def plot_metrics(rows: list[dict[str, Any]], out_path: Path, title: str = "") -> Path:
     """Train and validation loss against optimizer step; learning rate on a second axis."""
+    # measured: ~0.7 s to import; only drawing a curve needs it
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(8, 4.5), dpi=100, layout="constrained")

@@ -21,11 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from accelerate.tracking import LOGGER_TYPE_TO_CLASS, get_available_trackers
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from llmkit.config.train import LoggingConfig
 from llmkit.errors import ConfigError
+from llmkit.train.plot import plot_metrics, read_metrics
 from llmkit.train.state import TrainState
 
 METRICS_FILE = "metrics.jsonl"
@@ -36,8 +38,6 @@ TRACKER_DIR = "tensorboard"
 def _tracker_instances(names: list[str], output_dir: Path, run_name: str) -> list[Any]:
     """Accelerate tracker objects for `names`, so they work whatever the Accelerator was built
     with. A tracker whose package is missing is a user error naming the package."""
-    from accelerate.tracking import LOGGER_TYPE_TO_CLASS, get_available_trackers
-
     available = {str(t) for t in get_available_trackers()}
     trackers = []
     for name in names:
@@ -270,8 +270,6 @@ class RunTracker:
             self._progress = None
         for tracker in self.accelerator.trackers:
             tracker.finish()
-        from llmkit.train.plot import plot_metrics, read_metrics
-
         if self.metrics_path.is_file():
             rows = read_metrics(self.metrics_path)
             if rows:
