@@ -24,13 +24,16 @@ def eval_(
     models: list[str] = typer.Option([], "--model", help="Model directory (repeatable)."),
     data: str | None = typer.Option(None, "--data", help="Evaluation data for model mode."),
     task: str | None = typer.Option(
-        None, "--task", help="perplexity, seq2seq, causal, classification, token-classification."
+        None,
+        "--task",
+        help="perplexity, seq2seq, causal, classification, token-classification, code.",
     ),
     metrics: list[str] = typer.Option(
         [],
         "--metric",
         "-m",
-        help="bleu, chrf, ter, rouge, exact_match, classification, regression, seqeval, perplexity (repeatable).",
+        help="bleu, chrf, ter, rouge, exact_match, classification, regression, seqeval, "
+        "perplexity, pass_at_k (repeatable).",
     ),
     output: str | None = typer.Option(None, "--output", "-o", help="Write the scores JSON here."),
     output_dir: str | None = typer.Option(
@@ -38,6 +41,9 @@ def eval_(
     ),
     fail_under: list[str] = typer.Option(
         [], "--fail-under", help="Gate metric=value; exit 1 when missed (repeatable)."
+    ),
+    allow_code_execution: bool = typer.Option(
+        False, "--allow-code-execution", help="Let pass_at_k run the programs it scores."
     ),
     set_: list[str] = SetOpt,
 ) -> None:
@@ -47,6 +53,7 @@ def eval_(
     from llmkit.evaluation.runner import run_eval
 
     flags = dict(predictions=predictions, references=references, models=models, data=data,
-                 task=task, metrics=metrics, output=output, output_dir=output_dir)  # fmt: skip
+                 task=task, metrics=metrics, output=output, output_dir=output_dir,
+                 allow_code_execution=allow_code_execution or None)  # fmt: skip
     cfg = load_eval_config(config, set_, flags, parse_gates(fail_under))
     run_eval(cfg)

