@@ -49,7 +49,7 @@ class CodeEvalOptions(Section):
     markdown). auto extracts when the completion has a fence; always keeps nothing otherwise."""
     timeout: float = Field(10.0, gt=0)
     """Wall-clock seconds per program (also its CPU-time limit, rounded up)."""
-    memory_mb: int = Field(1024, ge=64)
+    memory_mb: int = Field(1024, ge=32)
     """Address-space limit per program, in MiB."""
     file_mb: int = Field(16, ge=1)
     """Largest file a program may write, in MiB."""
