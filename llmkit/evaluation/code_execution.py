@@ -1,7 +1,8 @@
 """Run untrusted programs against their tests, one fresh interpreter each, and say whether
 every test held.
 
-Each program runs in `python -I` (isolated: no user site, PYTHON* variables ignored) started in
+Each program runs in `python -I -S` (isolated: no user site, PYTHON* variables ignored; no
+`site` start-up, the interpreter's site-packages are put on sys.path directly) started in
 its own session (so a timeout kills its whole process group), with a new empty temporary
 directory as working directory, HOME and TMPDIR, a minimal environment, and resource limits
 set before any of its code runs: CPU seconds, address space, file size, no core files, and
@@ -16,11 +17,14 @@ interpreter exited with status 0, and stderr holds no AssertionError traceback. 
 counts as a pass.
 """
 
-import json
+import ast
+import functools
+import marshal
 import os
 import secrets
 import shutil
 import signal
+import site
 import subprocess
 import sys
 import tempfile
@@ -36,7 +40,7 @@ _STDERR_TAIL_BYTES = 8192
 # limits and the guard, runs the program, the setup and each test statement in order, then
 # reports on the result pipe. The nonce lives only in locals of `_main`.
 _HARNESS = r"""
-import json, os, sys
+import marshal, os, sys
 
 def _limit(limits):
     import resource
@@ -53,11 +57,38 @@ def _limit(limits):
         # counts every process of this user; root ignores it, the guard below still applies
         cap(resource.RLIMIT_NPROC, 0)
 
+def _disabled(*args, **kwargs):
+    raise PermissionError("disabled while scoring generated code")
+
+_LATER = {
+    "shutil": ("rmtree", "move", "chown", "copytree"),
+    "subprocess": ("Popen", "run", "call", "check_call", "check_output", "getoutput",
+                   "getstatusoutput"),
+}
+
+class _DisableOnImport:
+    # shutil and subprocess cost more to import than most programs take to run: patch them
+    # when (if) the program imports them instead of importing them up front
+    def find_spec(self, name, path=None, target=None):
+        if name not in _LATER:
+            return None
+        for finder in sys.meta_path:
+            spec = None if finder is self else finder.find_spec(name, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        run = spec.loader.exec_module
+        def exec_module(module):
+            run(module)
+            for attr in _LATER[name]:
+                setattr(module, attr, _disabled)
+        spec.loader.exec_module = exec_module
+        return spec
+
 def _guard():
-    import builtins, shutil, subprocess, faulthandler
+    import builtins, faulthandler
     faulthandler.disable()
-    def disabled(*args, **kwargs):
-        raise PermissionError("disabled while scoring generated code")
     for name in ("kill", "killpg", "system", "putenv", "remove", "removedirs", "rmdir",
                  "fchdir", "setuid", "setgid", "setsid", "setpgid", "fork", "forkpty",
                  "rename", "renames", "truncate", "replace", "unlink", "fchmod", "fchown",
@@ -66,14 +97,15 @@ def _guard():
                  "spawnv", "spawnve", "spawnvp", "spawnvpe", "posix_spawn", "posix_spawnp",
                  "popen", "link", "symlink"):
         if hasattr(os, name):
-            setattr(os, name, disabled)
-    for name in ("rmtree", "move", "chown", "copytree"):
-        setattr(shutil, name, disabled)
-    for name in ("Popen", "run", "call", "check_call", "check_output", "getoutput",
-                 "getstatusoutput"):
-        setattr(subprocess, name, disabled)
-    builtins.exit = builtins.quit = disabled
-    for name in ("ipdb", "joblib", "resource", "psutil", "tkinter", "multiprocessing"):
+            setattr(os, name, _disabled)
+    for name, attrs in _LATER.items():
+        if name in sys.modules:
+            for attr in attrs:
+                setattr(sys.modules[name], attr, _disabled)
+    sys.meta_path.insert(0, _DisableOnImport())
+    builtins.exit = builtins.quit = _disabled
+    for name in ("ipdb", "joblib", "resource", "psutil", "tkinter", "multiprocessing",
+                 "_posixsubprocess"):
         sys.modules[name] = None
 
 def _last_line(exc):
@@ -81,9 +113,12 @@ def _last_line(exc):
     return lines[-1][:500]
 
 def _main():
-    payload = json.loads(sys.stdin.read())
+    payload = marshal.loads(sys.stdin.buffer.read())
     sys.stdin = open(os.devnull)
     nonce, fd, tests = payload.pop("nonce"), payload.pop("fd"), payload.pop("tests")
+    # -S skipped site's .pth processing (most of the start-up time); third-party packages
+    # stay importable from the parent's site-packages directories
+    sys.path.extend(payload["site_packages"])
     _limit(payload["limits"])
     _guard()
     report = {"verdict": "error", "error": "", "tests_run": 0}
@@ -102,11 +137,11 @@ def _main():
         report["verdict"] = "failed" if stage == "test" else "error"
         report["error"] = _last_line(exc)
         if stage == "test" and report["error"] == "AssertionError:":
-            report["error"] = "AssertionError: " + tests[report["tests_run"]].strip()
+            report["error"] = "AssertionError: " + tests[report["tests_run"]].strip()[:500]
     except BaseException as exc:
         report["error"] = _last_line(exc)
     report["nonce"] = nonce
-    os.write(fd, json.dumps(report).encode())
+    os.write(fd, repr(report).encode())
     os.close(fd)
     sys.stdout.flush()
     sys.stderr.flush()
@@ -172,6 +207,7 @@ def run_program(program: Program, limits: Limits = Limits()) -> Outcome:
                 "tests": list(program.tests),
                 "nonce": nonce,
                 "fd": write_fd,
+                "site_packages": _site_packages(),
                 "limits": {
                     "cpu_seconds": limits.cpu_seconds,
                     "memory_bytes": limits.memory_mb << 20,
@@ -201,7 +237,7 @@ def _spawn(payload: dict, workdir: Path, write_fd: int, stderr, timeout: float):
         "LANG": "C.UTF-8",
     }
     proc = subprocess.Popen(
-        [sys.executable, "-I", "-c", _HARNESS],
+        [sys.executable, "-I", "-S", "-c", _HARNESS],
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         stderr=stderr,
@@ -211,7 +247,7 @@ def _spawn(payload: dict, workdir: Path, write_fd: int, stderr, timeout: float):
         start_new_session=True,
     )
     try:
-        proc.communicate(json.dumps(payload).encode(), timeout=timeout)
+        proc.communicate(marshal.dumps(payload), timeout=timeout)
         return proc.returncode, False
     except subprocess.TimeoutExpired:
         _kill_group(proc)
@@ -219,6 +255,12 @@ def _spawn(payload: dict, workdir: Path, write_fd: int, stderr, timeout: float):
     finally:
         if proc.returncode is None:
             _kill_group(proc)
+
+
+@functools.cache
+def _site_packages() -> list[str]:
+    """The interpreter's own site-packages (never the user's), added to the child's path."""
+    return [p for p in site.getsitepackages() if os.path.isdir(p)]
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
@@ -236,8 +278,8 @@ def _read_report(read_fd: int) -> dict | None:
         if sum(map(len, chunks)) > 1 << 20:
             return None
     try:
-        report = json.loads(b"".join(chunks))
-    except ValueError:
+        report = ast.literal_eval(b"".join(chunks).decode("utf-8", "replace"))
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
         return None
     return report if isinstance(report, dict) else None
 
