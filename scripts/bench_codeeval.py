@@ -63,7 +63,11 @@ def main() -> None:
     parser.add_argument("--mbpp", type=Path, default=MBPP)
     args = parser.parse_args()
     problems = load(args.mbpp)
-    tmp = Path(tempfile.mkdtemp(prefix="bench-codeeval-"))
+    with tempfile.TemporaryDirectory(prefix="bench-codeeval-") as tmp:
+        bench(args, problems, Path(tmp))
+
+
+def bench(args, problems: list[dict], tmp: Path) -> None:
     preds = tmp / "refs.jsonl"
     preds.write_text("".join(json.dumps({"task_id": p["task_id"], "completion": p["code"]})
                              + "\n" for p in problems))  # fmt: skip

@@ -1,0 +1,188 @@
+"""The script each scored program runs in (started by llmkit.evaluation.code_execution as
+`python -I -S code_harness.py`; never imported).
+
+Reads {program, setup, tests, nonce, fd, site_packages, limits} (marshal) from stdin, applies
+the resource limits and the guard, runs the program, the setup and each test statement in
+order, then writes a report with the nonce on the pipe `fd`. The nonce lives only in locals of
+`_main`. Only builtin modules are imported before the program runs: start-up is most of the
+cost of a short program.
+"""
+
+import marshal
+import os
+import sys
+
+
+def _limit(limits):
+    import resource
+
+    def cap(name, value):
+        soft, hard = resource.getrlimit(name)
+        value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+        resource.setrlimit(name, (value, value))
+
+    cap(resource.RLIMIT_CPU, limits["cpu_seconds"])
+    cap(resource.RLIMIT_AS, limits["memory_bytes"])
+    cap(resource.RLIMIT_DATA, limits["memory_bytes"])
+    cap(resource.RLIMIT_FSIZE, limits["file_bytes"])
+    cap(resource.RLIMIT_CORE, 0)
+    if os.geteuid() != 0:
+        # counts every process of this user; root ignores it, the guard below still applies
+        cap(resource.RLIMIT_NPROC, 0)
+
+
+def _disabled(*args, **kwargs):
+    raise PermissionError("disabled while scoring generated code")
+
+
+_LATER = {
+    "shutil": ("rmtree", "move", "chown", "copytree"),
+    "subprocess": (
+        "Popen",
+        "run",
+        "call",
+        "check_call",
+        "check_output",
+        "getoutput",
+        "getstatusoutput",
+    ),
+}
+
+
+class _DisableOnImport:
+    # shutil and subprocess cost more to import than most programs take to run: patch them
+    # when (if) the program imports them instead of importing them up front
+    def find_spec(self, name, path=None, target=None):
+        if name not in _LATER:
+            return None
+        for finder in sys.meta_path:
+            spec = None if finder is self else finder.find_spec(name, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        run = spec.loader.exec_module
+
+        def exec_module(module):
+            run(module)
+            for attr in _LATER[name]:
+                setattr(module, attr, _disabled)
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+def _guard():
+    import builtins
+    import faulthandler
+
+    faulthandler.disable()
+    for name in (
+        "kill",
+        "killpg",
+        "system",
+        "putenv",
+        "remove",
+        "removedirs",
+        "rmdir",
+        "fchdir",
+        "setuid",
+        "setgid",
+        "setsid",
+        "setpgid",
+        "fork",
+        "forkpty",
+        "rename",
+        "renames",
+        "truncate",
+        "replace",
+        "unlink",
+        "fchmod",
+        "fchown",
+        "chmod",
+        "chown",
+        "chroot",
+        "lchown",
+        "lchmod",
+        "lchflags",
+        "chflags",
+        "execv",
+        "execve",
+        "execvp",
+        "execvpe",
+        "execl",
+        "execle",
+        "execlp",
+        "execlpe",
+        "spawnv",
+        "spawnve",
+        "spawnvp",
+        "spawnvpe",
+        "posix_spawn",
+        "posix_spawnp",
+        "popen",
+        "link",
+        "symlink",
+    ):
+        if hasattr(os, name):
+            setattr(os, name, _disabled)
+    for name, attrs in _LATER.items():
+        if name in sys.modules:
+            for attr in attrs:
+                setattr(sys.modules[name], attr, _disabled)
+    sys.meta_path.insert(0, _DisableOnImport())
+    builtins.exit = builtins.quit = _disabled
+    for name in (
+        "ipdb",
+        "joblib",
+        "resource",
+        "psutil",
+        "tkinter",
+        "multiprocessing",
+        "_posixsubprocess",
+    ):
+        sys.modules[name] = None
+
+
+def _last_line(exc):
+    lines = f"{type(exc).__name__}: {exc}".strip().splitlines()
+    return lines[-1][:500]
+
+
+def _main():
+    payload = marshal.loads(sys.stdin.buffer.read())
+    sys.stdin = open(os.devnull)
+    nonce, fd, tests = payload.pop("nonce"), payload.pop("fd"), payload.pop("tests")
+    # -S skipped site's .pth processing (most of the start-up time); third-party packages
+    # stay importable from the parent's site-packages directories
+    sys.path.extend(payload["site_packages"])
+    _limit(payload["limits"])
+    _guard()
+    report = {"verdict": "error", "error": "", "tests_run": 0}
+    namespace = {"__name__": "__main__", "__builtins__": __builtins__}
+    stage = "program"
+    try:
+        exec(compile(payload["program"], "<program>", "exec"), namespace)
+        stage = "setup"
+        exec(compile(payload["setup"], "<setup>", "exec"), namespace)
+        stage = "test"
+        for index, test in enumerate(tests):
+            exec(compile(test, f"<test {index + 1}>", "exec"), namespace)
+            report["tests_run"] = index + 1
+        report["verdict"] = "passed"
+    except AssertionError as exc:
+        report["verdict"] = "failed" if stage == "test" else "error"
+        report["error"] = _last_line(exc)
+        if stage == "test" and report["error"] == "AssertionError:":
+            report["error"] = "AssertionError: " + tests[report["tests_run"]].strip()[:500]
+    except BaseException as exc:
+        report["error"] = _last_line(exc)
+    report["nonce"] = nonce
+    os.write(fd, repr(report).encode())
+    os.close(fd)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+_main()
