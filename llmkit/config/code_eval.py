@@ -11,7 +11,7 @@ MBPP_PROMPT = "{text}\nYour code should pass these tests:\n{test_list}\n"
 newlines)."""
 
 OPT_IN = (
-    "pass_at_k runs the programs being scored on this machine; opt in with "
+    "pass@k scoring runs the programs it scores on this machine; opt in with "
     "--allow-code-execution (config: allow_code_execution: true), after reading README "
     "'Running generated code' (untrusted models: score inside a container)"
 )

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from llmkit.config.base import Section
-from llmkit.config.code_eval import OPT_IN, CodeEvalOptions
+from llmkit.config.code_eval import CodeEvalOptions
 from llmkit.config.data import ColumnsConfig, Format
 from llmkit.config.generate import GenerationSettings
 from llmkit.evaluation.metrics import Average, BleuTokenize
@@ -149,11 +149,8 @@ class EvalConfig(Section):
             )
         if self.models and self.data is None:
             raise ValueError("model mode needs data: the evaluation file or directory")
-        if self.scores_code:
-            if not self.allow_code_execution:
-                raise ValueError(OPT_IN)
-            if self.file_mode and self.metrics != ["pass_at_k"]:
-                raise ValueError("metric pass_at_k cannot be combined with other metrics")
+        if self.scores_code and self.file_mode and self.metrics != ["pass_at_k"]:
+            raise ValueError("metric pass_at_k cannot be combined with other metrics")
         if self.task == "code" and self.code.samples > 1 and not self.generation.do_sample:
             raise ValueError(
                 "code.samples > 1 with greedy decoding gives identical programs; set "

@@ -1,6 +1,7 @@
 """The `llmkit eval` stage: score, show, write, then apply the quality gates."""
 
 from llmkit.config.eval import EvalConfig
+from llmkit.errors import ConfigError
 from llmkit.evaluation.report import SystemResult, check_gates, print_table, write_outputs
 
 
@@ -9,6 +10,10 @@ def run_eval(cfg: EvalConfig) -> list[SystemResult]:
 
     Gates are checked last, so a failing CI run still leaves its scores.json behind.
     """
+    if cfg.scores_code and not cfg.allow_code_execution:
+        from llmkit.config.code_eval import OPT_IN
+
+        raise ConfigError(OPT_IN)  # before any model is loaded or anything generated
     if cfg.file_mode and cfg.scores_code:
         from llmkit.evaluation.code_eval import evaluate_code_files
 
