@@ -21,6 +21,9 @@ CASES = {
     "stderr but passes": (
         "import sys\nprint('Traceback? no, just chatter', file=sys.stderr)\n"
         "def add(a, b):\n    return a + b\n", "passed", ""),
+    "an assertion failure shown on stderr": (
+        "import traceback\ndef add(a, b):\n    return a + b\ntry:\n    assert add(1, 1) == 3\n"
+        "except AssertionError:\n    traceback.print_exc()\n", "failed", "AssertionError"),
     "sys.exit(0) before the asserts": (
         "import sys\ndef add(a, b):\n    return 0\nsys.exit(0)\n", "error", "SystemExit: 0"),
     "os._exit(0) before the asserts": (
