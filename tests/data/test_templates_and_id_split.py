@@ -46,3 +46,16 @@ def test_id_split_config_rejects_overlaps_and_extra_split_files():
         IdSplitConfig(train=[5, 1])
     with pytest.raises(ValidationError, match="remove data.validation"):
         DataConfig(train="a.jsonl", validation="b.jsonl", id_split={"train": [1, 2]})
+
+
+def test_prompt_template_is_for_sft_only():
+    from llmkit.config.finetune import FinetuneConfig
+
+    data = {"train": "x.jsonl", "prompt_template": "{text}"}
+    with pytest.raises(ValidationError, match="needs task.type causal"):
+        FinetuneConfig(tokenizer="t", data=data, task={"type": "classification"})
+    with pytest.raises(ValidationError, match="needs task.type causal"):
+        FinetuneConfig(tokenizer="t", data=data, task={"type": "causal", "format": "chat"})
+    cfg = FinetuneConfig(tokenizer="t", data=data | {"id_split": {"train": [1, 5]}},
+                         task={"type": "causal"})  # fmt: skip
+    assert not cfg.has_validation  # an id split without a validation range has none
