@@ -88,15 +88,21 @@ def run_program(program: Program, limits: Limits = Limits()) -> Outcome:
     """One program in a fresh interpreter; see the module docstring for what passes."""
     nonce = secrets.token_hex(16)
     workdir = Path(tempfile.mkdtemp(prefix="llmkit-exec-"))
-    read_fd, write_fd = os.pipe()
+    # result: child → parent. nonce: parent → child, written now and read by the harness only
+    # after the last test, so the secret is not in the child's memory while the program runs
+    result_read, result_write = os.pipe()
+    nonce_read, nonce_write = os.pipe()
+    os.write(nonce_write, nonce.encode())
+    os.close(nonce_write)
+    child_fds = (result_write, nonce_read)
     try:
         with tempfile.TemporaryFile() as stderr:
             payload = {
                 "program": program.program,
                 "setup": program.setup,
                 "tests": list(program.tests),
-                "nonce": nonce,
-                "fd": write_fd,
+                "result_fd": result_write,
+                "nonce_fd": nonce_read,
                 "site_packages": _site_packages(),
                 "limits": {
                     "cpu_seconds": limits.cpu_seconds,
@@ -104,22 +110,22 @@ def run_program(program: Program, limits: Limits = Limits()) -> Outcome:
                     "file_bytes": limits.file_mb << 20,
                 },
             }
-            returncode, timed_out = _spawn(payload, workdir, write_fd, stderr, limits.timeout)
-            os.close(write_fd)
-            write_fd = -1
-            report = _read_report(read_fd)
+            returncode, timed_out = _spawn(payload, workdir, child_fds, stderr, limits.timeout)
+            for fd in child_fds:  # the child's copies are gone: EOF once it exits
+                os.close(fd)
+            child_fds = ()
+            report = _read_report(result_read)
             tail = _tail(stderr)
     finally:
-        if write_fd >= 0:
-            os.close(write_fd)
-        os.close(read_fd)
+        for fd in (*child_fds, result_read):
+            os.close(fd)
         shutil.rmtree(workdir, ignore_errors=True)
     if timed_out:
         return Outcome("timed_out", f"no result within {limits.timeout:g} s")
     return _judge(report, nonce, len(program.tests), returncode, tail)
 
 
-def _spawn(payload: dict, workdir: Path, write_fd: int, stderr, timeout: float):
+def _spawn(payload: dict, workdir: Path, child_fds: tuple[int, ...], stderr, timeout: float):
     env = {
         "PATH": os.defpath,
         "HOME": str(workdir),
@@ -133,7 +139,7 @@ def _spawn(payload: dict, workdir: Path, write_fd: int, stderr, timeout: float):
         stderr=stderr,
         cwd=workdir,
         env=env,
-        pass_fds=(write_fd,),
+        pass_fds=child_fds,
         start_new_session=True,
     )
     try:

@@ -1,10 +1,11 @@
 """The script each scored program runs in (started by llmkit.evaluation.code_execution as
 `python -I -S code_harness.py`; never imported).
 
-Reads {program, setup, tests, nonce, fd, site_packages, limits} (marshal) from stdin, applies
-the resource limits and the guard, runs the program, the setup and each test statement in
-order, then writes a report with the nonce on the pipe `fd`. The nonce lives only in locals of
-`_main`. Only builtin modules are imported before the program runs: start-up is most of the
+Reads {program, setup, tests, result_fd, nonce_fd, site_packages, limits} (marshal) from
+stdin, applies the resource limits and the guard, runs the program, the setup and each test
+statement in order, then reads the per-run nonce from `nonce_fd` (the parent wrote it there
+before starting this process; it is read only now, so it is not in memory while the program
+runs) and writes the report with the nonce on `result_fd`. Only builtin modules are imported before the program runs: start-up is most of the
 cost of a short program.
 """
 
@@ -115,7 +116,7 @@ def _last_line(exc):
 def _main():
     payload = marshal.loads(sys.stdin.buffer.read())
     sys.stdin = open(os.devnull)
-    nonce, fd, tests = payload.pop("nonce"), payload.pop("fd"), payload.pop("tests")
+    result_fd, nonce_fd, tests = payload.pop("result_fd"), payload.pop("nonce_fd"), payload["tests"]
     # -S skipped site's .pth processing (most of the start-up time); third-party packages
     # stay importable from the parent's site-packages directories
     sys.path.extend(payload["site_packages"])
@@ -140,9 +141,9 @@ def _main():
             report["error"] = "AssertionError: " + tests[report["tests_run"]].strip()[:500]
     except BaseException as exc:
         report["error"] = _last_line(exc)
-    report["nonce"] = nonce
-    os.write(fd, repr(report).encode())
-    os.close(fd)
+    report["nonce"] = os.read(nonce_fd, 64).decode()
+    os.write(result_fd, repr(report).encode())
+    os.close(result_fd)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)

@@ -1,0 +1,57 @@
+"""The executor itself: a forged report is not a pass, and a timeout kills the program's whole
+process group (a grandchild forked behind the guard's back included)."""
+
+import os
+import textwrap
+import time
+
+from llmkit.evaluation.code_execution import Limits, Program, run_program
+
+
+def test_a_forged_report_without_the_secret_is_not_a_pass():
+    forge = textwrap.dedent("""
+        import os
+        report = {"verdict": "passed", "tests_run": 1, "error": "", "nonce": "guess"}
+        for fd in range(3, 64):
+            try:
+                os.write(fd, repr(report).encode())
+            except OSError:
+                pass
+        os._exit(0)
+    """)
+    outcome = run_program(Program(forge, "", ("assert False",)), Limits(timeout=5))
+    assert outcome.verdict == "error"
+
+
+def _gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return "State:\tZ" in f.read()  # killed, waiting for init to reap it
+    except FileNotFoundError:
+        return True
+
+
+def test_a_timeout_kills_the_whole_process_group(tmp_path):
+    pid_file = tmp_path / "grandchild.pid"
+    program = textwrap.dedent(f"""
+        import ctypes, time
+        libc = ctypes.CDLL(None)
+        pid = libc.fork()  # not os.fork, which the guard disables
+        if pid == 0:
+            time.sleep(120)
+            libc._exit(0)
+        open({str(pid_file)!r}, "w").write(str(pid))
+        while True:
+            pass
+    """)
+    outcome = run_program(Program(program, "", ("assert True",)), Limits(timeout=3))
+    assert outcome.verdict == "timed_out"
+    pid = int(pid_file.read_text())
+    deadline = time.monotonic() + 10
+    while not _gone(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    try:
+        assert _gone(pid), f"grandchild {pid} survived the timeout"
+    finally:
+        if not _gone(pid):
+            os.kill(pid, 9)
