@@ -9,7 +9,8 @@ from llmkit.cli.common import SetOpt
 EXAMPLE = (
     "Example: llmkit eval --predictions hyp.txt --references ref.txt --metric bleu "
     "--metric chrf --fail-under bleu=20 --output scores.json   ·   "
-    "llmkit eval configs/eval-seq2seq.yaml --set max_examples=100"
+    "llmkit eval configs/eval-seq2seq.yaml --set max_examples=100   ·   "
+    "llmkit eval -p samples.jsonl -r mbpp.jsonl -m pass_at_k --allow-code-execution"
 )
 
 

@@ -140,12 +140,20 @@ def read_problems(
     return problems, style, len(by_id) - len(problems)
 
 
+def note_where_samples_go(cfg) -> None:
+    """Per-sample verdicts are written to output_dir/predictions.jsonl; say so when it is unset."""
+    if cfg.output_dir is None:
+        print("per-sample verdicts are not kept: pass --output-dir DIR to get "
+              "DIR/predictions.jsonl (one row per sample)", flush=True)  # fmt: skip
+
+
 def evaluate_code_files(cfg) -> list:
     """File mode, metric pass_at_k: one result per predictions file."""
     from llmkit.evaluation.report import SystemResult
 
     if len(cfg.references) != 1:
         raise DataError("pass_at_k needs exactly one --references file holding the problems")
+    note_where_samples_go(cfg)
     results = []
     for path in cfg.predictions:
         problems, style, unpredicted = read_problems(path, cfg.references[0], cfg.code)

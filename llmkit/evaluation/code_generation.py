@@ -39,12 +39,18 @@ def select_problems(rows, options: CodeEvalOptions, where: str) -> list[dict[str
 
 def evaluate_code_model(cfg, model_dir: str, identity: dict[str, Any]):
     from llmkit.data.templates import render, require_template_columns
-    from llmkit.evaluation.code_eval import Problem, reference_style, score_problems
+    from llmkit.evaluation.code_eval import (
+        Problem,
+        note_where_samples_go,
+        reference_style,
+        score_problems,
+    )
     from llmkit.evaluation.model import _as_prompt, read_rows
     from llmkit.evaluation.report import SystemResult
     from llmkit.generation import generate_texts, load_generator
 
     options: CodeEvalOptions = cfg.code
+    note_where_samples_go(cfg)
     rows = read_rows(cfg.model_copy(update={"max_examples": None}))
     key = "code.prompt_template"
     require_template_columns(options.prompt_template, rows.column_names, f"data {cfg.data}", key)
