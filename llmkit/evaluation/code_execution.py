@@ -168,11 +168,17 @@ def _kill_group(proc: subprocess.Popen) -> None:
 
 
 def _read_report(read_fd: int) -> dict | None:
+    """What the (exited) child left in the pipe. Non-blocking: a grandchild that escaped the
+    process group may still hold the write end open, and must not hang the run."""
+    os.set_blocking(read_fd, False)
     chunks = []
-    while chunk := os.read(read_fd, 65536):
-        chunks.append(chunk)
-        if sum(map(len, chunks)) > 1 << 20:
-            return None
+    try:
+        while chunk := os.read(read_fd, 65536):
+            chunks.append(chunk)
+            if sum(map(len, chunks)) > 1 << 20:
+                return None
+    except BlockingIOError:
+        pass
     try:
         report = ast.literal_eval(b"".join(chunks).decode("utf-8", "replace"))
     except (ValueError, SyntaxError, MemoryError, RecursionError):
@@ -189,6 +195,8 @@ def _tail(stderr) -> str:
 
 def _judge(report: dict | None, nonce: str, tests: int, returncode: int, tail: str) -> Outcome:
     if report is None or report.get("nonce") != nonce:
+        if returncode == -signal.SIGXCPU:
+            return Outcome("timed_out", "CPU time limit")
         return Outcome("error", _crash_line(returncode, tail))
     verdict, error = report.get("verdict"), str(report.get("error", ""))
     if verdict == "passed":
@@ -208,7 +216,7 @@ def _crash_line(returncode: int, tail: str) -> str:
             name = signal.Signals(-returncode).name
         except ValueError:
             name = f"signal {-returncode}"
-        why = {"SIGXCPU": " (CPU time limit)", "SIGXFSZ": " (file size limit)"}.get(name, "")
+        why = " (file size limit)" if name == "SIGXFSZ" else ""
         return f"killed by {name}{why}"
     return _last_line(tail) or f"exited with status {returncode} before its tests finished"
 

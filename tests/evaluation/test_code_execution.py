@@ -55,3 +55,27 @@ def test_a_timeout_kills_the_whole_process_group(tmp_path):
     finally:
         if not _gone(pid):
             os.kill(pid, 9)
+
+
+def test_a_grandchild_that_escapes_the_group_cannot_hang_the_run(tmp_path):
+    # a new session escapes killpg, and the grandchild keeps the result pipe open: reading the
+    # result must not wait for it (it would sleep for 10 minutes)
+    pid_file = tmp_path / "escaped.pid"
+    program = textwrap.dedent(f"""
+        import ctypes, time
+        libc = ctypes.CDLL(None)
+        pid = libc.fork()
+        if pid == 0:
+            libc.setsid()
+            time.sleep(600)
+            libc._exit(0)
+        open({str(pid_file)!r}, "w").write(str(pid))
+        def add(a, b):
+            return a + b
+    """)
+    try:
+        outcome = run_program(Program(program, "", ("assert add(1, 2) == 3",)), Limits(timeout=60))
+        assert outcome.verdict == "passed"
+    finally:
+        if pid_file.exists() and not _gone(int(pid_file.read_text())):
+            os.kill(int(pid_file.read_text()), 9)
