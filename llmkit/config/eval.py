@@ -66,8 +66,8 @@ class PerplexityOptions(Section):
 class EvalConfig(Section):
     stage: Literal["eval"] = "eval"
     output_dir: str | None = None
-    """When set: scores.json, predictions.jsonl (model mode, one file per model) and the resolved
-    config are written here."""
+    """When set: scores.json, predictions.jsonl (model mode, one file per model; pass@k: one row
+    per sample with its verdict) and the resolved config are written here."""
     output: str | None = None
     """Also (or only) write the scores JSON to this file, e.g. scores.json."""
 
