@@ -9,7 +9,8 @@ setup code, then the three asserts) with the same number of workers and the same
   B  the human-eval-style harness (a Manager + a forked multiprocessing.Process per program,
      a thread pool of workers)
 in rounds A B A B …; the figure is the median of the per-round ratios time(B) / time(A) with
-its spread. Verdicts are compared per problem as passed / timed out / not passed.
+its spread (and, less sensitive to other load, the ratio of the CPU seconds each system's
+processes used). Verdicts are compared per problem as passed / timed out / not passed.
 
     python scripts/bench_codeeval.py [--rounds 2] [--workers N] [--timeout 30] [--mbpp PATH]
 
@@ -20,6 +21,7 @@ reference_pass_rate=<fraction>
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -34,6 +36,13 @@ HARNESS = Path(__file__).resolve().parent / "humaneval_style_harness.py"
 
 def load(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def children_cpu() -> float:
+    """User + system CPU seconds of finished child processes (and theirs, once waited for):
+    less sensitive to other people's load than wall time."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def run_llmkit(mbpp: Path, preds: Path, out: Path, workers: int, timeout: float) -> dict:
@@ -78,17 +87,19 @@ def bench(args, problems: list[dict], tmp: Path) -> None:
     load_start = os.getloadavg()
     print(f"{len(problems)} problems, {args.workers} workers, timeout {args.timeout:g} s, "
           f"load average at start {load_start[0]:.2f}", flush=True)  # fmt: skip
-    ratios, ours, theirs = [], None, None
+    ratios, cpu_ratios, ours, theirs = [], [], None, None
     for round_ in range(args.rounds):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), children_cpu()
         ours = run_llmkit(args.mbpp, preds, tmp / f"llmkit-{round_}", args.workers, args.timeout)
-        t_ours = time.perf_counter() - start
-        start = time.perf_counter()
+        t_ours, c_ours = time.perf_counter() - start, children_cpu() - cpu
+        start, cpu = time.perf_counter(), children_cpu()
         theirs = run_reference(programs, tmp / f"ref-{round_}.jsonl", args.workers, args.timeout)
-        t_ref = time.perf_counter() - start
+        t_ref, c_ref = time.perf_counter() - start, children_cpu() - cpu
         ratios.append(t_ref / t_ours)
-        print(f"round {round_ + 1}: llmkit {t_ours:.1f} s, human-eval style {t_ref:.1f} s, "
-              f"ratio {ratios[-1]:.2f}, load {os.getloadavg()[0]:.2f}", flush=True)  # fmt: skip
+        cpu_ratios.append(c_ref / c_ours)
+        print(f"round {round_ + 1}: llmkit {t_ours:.1f} s ({c_ours:.1f} CPU s), human-eval "
+              f"style {t_ref:.1f} s ({c_ref:.1f} CPU s), ratio {ratios[-1]:.2f}, load "
+              f"{os.getloadavg()[0]:.2f}", flush=True)  # fmt: skip
     differ = sorted(t for t in ours if ours[t] != theirs.get(t))
     failing = sorted(t for t, v in ours.items() if v != "passed")
     rate = sum(v == "passed" for v in ours.values()) / len(ours)
@@ -99,7 +110,8 @@ def bench(args, problems: list[dict], tmp: Path) -> None:
         print(f"verdicts differ on task_ids {differ}: llmkit {[ours[t] for t in differ]}, "
               f"human-eval style {[theirs.get(t) for t in differ]}")  # fmt: skip
     print(f"ratio median {statistics.median(ratios):.2f} (min {spread[0]:.2f}, max "
-          f"{spread[1]:.2f}); load average at end {os.getloadavg()[0]:.2f}")  # fmt: skip
+          f"{spread[1]:.2f}); CPU-time ratio median {statistics.median(cpu_ratios):.2f}; "
+          f"load average at end {os.getloadavg()[0]:.2f}")  # fmt: skip
     print(
         f"RESULT codeeval_speedup={statistics.median(ratios):.2f} "
         f"verdicts_equal={str(not differ).lower()} reference_pass_rate={rate:.4f}"
