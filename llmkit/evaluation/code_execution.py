@@ -21,6 +21,7 @@ import ast
 import functools
 import marshal
 import os
+import resource
 import secrets
 import shutil
 import signal
@@ -34,11 +35,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 VERDICTS = ("passed", "failed", "timed_out", "error")
+_HAS_PRLIMIT = hasattr(resource, "prlimit")
 _STDERR_TAIL_BYTES = 8192
 
-# Runs inside the child, as a script: `-I` keeps its directory off sys.path, so programs cannot
-# import llmkit's modules through it.
-_HARNESS = Path(__file__).with_name("code_harness.py")
+# The child imports the harness (from its cached bytecode: compiling it would cost a fifth of a
+# short program's run) from this directory, which the harness takes off sys.path again before
+# any program code runs.
+_HARNESS_START = (
+    f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import code_harness"
+)
 
 
 @dataclass(frozen=True)
@@ -104,13 +109,9 @@ def run_program(program: Program, limits: Limits = Limits()) -> Outcome:
                 "result_fd": result_write,
                 "nonce_fd": nonce_read,
                 "site_packages": _site_packages(),
-                "limits": {
-                    "cpu_seconds": limits.cpu_seconds,
-                    "memory_bytes": limits.memory_mb << 20,
-                    "file_bytes": limits.file_mb << 20,
-                },
+                "rlimits": [] if _HAS_PRLIMIT else _rlimits(limits),
             }
-            returncode, timed_out = _spawn(payload, workdir, child_fds, stderr, limits.timeout)
+            returncode, timed_out = _spawn(payload, workdir, child_fds, stderr, limits)
             for fd in child_fds:  # the child's copies are gone: EOF once it exits
                 os.close(fd)
             child_fds = ()
@@ -125,7 +126,28 @@ def run_program(program: Program, limits: Limits = Limits()) -> Outcome:
     return _judge(report, nonce, len(program.tests), returncode, tail)
 
 
-def _spawn(payload: dict, workdir: Path, child_fds: tuple[int, ...], stderr, timeout: float):
+def _rlimits(limits: Limits) -> list[tuple[int, int]]:
+    """(resource, value) pairs, each set as both soft and hard limit, never above the current
+    hard limit."""
+    wanted = [
+        (resource.RLIMIT_CPU, limits.cpu_seconds),
+        (resource.RLIMIT_AS, limits.memory_mb << 20),
+        (resource.RLIMIT_DATA, limits.memory_mb << 20),
+        (resource.RLIMIT_FSIZE, limits.file_mb << 20),
+        (resource.RLIMIT_CORE, 0),
+    ]
+    if os.geteuid() != 0:
+        # counts every process of this user, so 0 forbids new processes and threads; Linux
+        # does not apply it to root (the guard's disabled fork/exec functions still do)
+        wanted.append((resource.RLIMIT_NPROC, 0))
+    capped = []
+    for name, value in wanted:
+        hard = resource.getrlimit(name)[1]
+        capped.append((name, value if hard == resource.RLIM_INFINITY else min(value, hard)))
+    return capped
+
+
+def _spawn(payload: dict, workdir: Path, child_fds: tuple[int, ...], stderr, limits: Limits):
     env = {
         "PATH": os.defpath,
         "HOME": str(workdir),
@@ -133,7 +155,7 @@ def _spawn(payload: dict, workdir: Path, child_fds: tuple[int, ...], stderr, tim
         "LANG": "C.UTF-8",
     }
     proc = subprocess.Popen(
-        [sys.executable, "-I", "-S", str(_HARNESS)],
+        [sys.executable, "-I", "-S", "-c", _HARNESS_START],
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         stderr=stderr,
@@ -143,11 +165,19 @@ def _spawn(payload: dict, workdir: Path, child_fds: tuple[int, ...], stderr, tim
         start_new_session=True,
     )
     try:
-        proc.communicate(marshal.dumps(payload), timeout=timeout)
+        if _HAS_PRLIMIT:
+            # set from here while the child starts up (it runs nothing before it has read its
+            # payload): importing `resource` in every child would cost more
+            for name, value in _rlimits(limits):
+                resource.prlimit(proc.pid, name, (value, value))
+        proc.communicate(marshal.dumps(payload), timeout=limits.timeout)
         return proc.returncode, False
     except subprocess.TimeoutExpired:
         _kill_group(proc)
         return proc.returncode, True
+    except ProcessLookupError:  # prlimit on a child that died while starting
+        proc.wait()
+        return proc.returncode, False
     finally:
         if proc.returncode is None:
             _kill_group(proc)

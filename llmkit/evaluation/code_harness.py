@@ -1,7 +1,8 @@
-"""The script each scored program runs in (started by llmkit.evaluation.code_execution as
-`python -I -S code_harness.py`; never imported).
+"""What runs in each scored program's interpreter: llmkit.evaluation.code_execution starts
+`python -I -S -c "…; import code_harness"` (bytecode cached, nothing compiled per program);
+importing this module is running it.
 
-Reads {program, setup, tests, result_fd, nonce_fd, site_packages, limits} (marshal) from
+Reads {program, setup, tests, result_fd, nonce_fd, site_packages, rlimits} (marshal) from
 stdin, applies the resource limits and the guard, runs the program, the setup and each test
 statement in order, then reads the per-run nonce from `nonce_fd` (the parent wrote it there
 before starting this process; it is read only now, so it is not in memory while the program
@@ -14,22 +15,12 @@ import os
 import sys
 
 
-def _limit(limits):
+def _limit(rlimits):
+    """Only where the parent could not set them itself (no prlimit outside Linux)."""
     import resource
 
-    def cap(name, value):
-        soft, hard = resource.getrlimit(name)
-        value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+    for name, value in rlimits:
         resource.setrlimit(name, (value, value))
-
-    cap(resource.RLIMIT_CPU, limits["cpu_seconds"])
-    cap(resource.RLIMIT_AS, limits["memory_bytes"])
-    cap(resource.RLIMIT_DATA, limits["memory_bytes"])
-    cap(resource.RLIMIT_FSIZE, limits["file_bytes"])
-    cap(resource.RLIMIT_CORE, 0)
-    if os.geteuid() != 0:
-        # counts every process of this user; root ignores it, the guard below still applies
-        cap(resource.RLIMIT_NPROC, 0)
 
 
 def _disabled(*args, **kwargs):
@@ -109,18 +100,22 @@ def _guard():
 
 
 def _last_line(exc):
-    lines = f"{type(exc).__name__}: {exc}".strip().splitlines()
-    return lines[-1][:500]
+    text = str(exc).strip()
+    line = f"{type(exc).__name__}: {text.splitlines()[-1]}" if text else type(exc).__name__
+    return line[:500]
 
 
 def _main():
+    del sys.path[0]  # the directory this module was imported from: not for programs
+    sys.modules.pop("code_harness", None)
     payload = marshal.loads(sys.stdin.buffer.read())
     sys.stdin = open(os.devnull)
     result_fd, nonce_fd, tests = payload.pop("result_fd"), payload.pop("nonce_fd"), payload["tests"]
     # -S skipped site's .pth processing (most of the start-up time); third-party packages
     # stay importable from the parent's site-packages directories
     sys.path.extend(payload["site_packages"])
-    _limit(payload["limits"])
+    if payload["rlimits"]:
+        _limit(payload["rlimits"])
     _guard()
     report = {"verdict": "error", "error": "", "tests_run": 0}
     namespace = {"__name__": "__main__", "__builtins__": __builtins__}
@@ -137,7 +132,7 @@ def _main():
     except AssertionError as exc:
         report["verdict"] = "failed" if stage == "test" else "error"
         report["error"] = _last_line(exc)
-        if stage == "test" and report["error"] == "AssertionError:":
+        if stage == "test" and report["error"] == "AssertionError":
             report["error"] = "AssertionError: " + tests[report["tests_run"]].strip()[:500]
     except BaseException as exc:
         report["error"] = _last_line(exc)

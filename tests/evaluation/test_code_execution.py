@@ -5,7 +5,7 @@ import os
 import textwrap
 import time
 
-from llmkit.evaluation.code_execution import Limits, Program, run_program
+from llmkit.evaluation.code_execution import Limits, Outcome, Program, run_program
 
 
 def test_a_forged_report_without_the_secret_is_not_a_pass():
@@ -79,3 +79,22 @@ def test_a_grandchild_that_escapes_the_group_cannot_hang_the_run(tmp_path):
     finally:
         if pid_file.exists() and not _gone(int(pid_file.read_text())):
             os.kill(int(pid_file.read_text()), 9)
+
+
+def test_limits_are_in_place_before_the_program_runs():
+    # /proc/self/limits: "Max cpu time  <soft>  <hard>  seconds"
+    probe = textwrap.dedent("""
+        limits = {line[:26].strip(): line[26:].split()[:2] for line in open('/proc/self/limits')}
+        assert limits["Max cpu time"] == ["7", "7"], limits["Max cpu time"]
+        assert limits["Max address space"] == [str(300 << 20)] * 2, limits["Max address space"]
+        assert limits["Max file size"] == [str(2 << 20)] * 2, limits["Max file size"]
+        assert limits["Max core file size"] == ["0", "0"]
+        try:
+            open("big", "wb").write(b"x" * (3 << 20))
+        except OSError as e:
+            assert e.errno == 27, e  # EFBIG: the file size limit holds
+        else:
+            raise AssertionError("wrote past the file size limit")
+    """)
+    outcome = run_program(Program(probe, "", ()), Limits(timeout=6.5, memory_mb=300, file_mb=2))
+    assert outcome == Outcome("passed", "")
