@@ -4,7 +4,7 @@ from pathlib import Path
 
 import typer
 
-from llmkit.cli.common import SetOpt
+from llmkit.cli.common import ForceOpt, SetOpt
 
 EXAMPLE = (
     "Example: llmkit eval --predictions hyp.txt --references ref.txt --metric bleu "
@@ -24,6 +24,9 @@ def eval_(
     ),
     models: list[str] = typer.Option([], "--model", help="Model directory (repeatable)."),
     data: str | None = typer.Option(None, "--data", help="Evaluation data for model mode."),
+    data_format: str | None = typer.Option(
+        None, "--data-format", help="Format of --data, e.g. conll (default: as finetuned, or auto)."
+    ),
     task: str | None = typer.Option(
         None,
         "--task",
@@ -47,6 +50,7 @@ def eval_(
         False, "--allow-code-execution", help="Let pass_at_k run the programs it scores."
     ),
     set_: list[str] = SetOpt,
+    force: bool = ForceOpt,
 ) -> None:
     """Score predictions against references, or a model on a dataset; gate CI with --fail-under."""
     from llmkit.config.eval import load_eval_config
@@ -54,7 +58,8 @@ def eval_(
     from llmkit.evaluation.runner import run_eval
 
     flags = dict(predictions=predictions, references=references, models=models, data=data,
-                 task=task, metrics=metrics, output=output, output_dir=output_dir,
+                 data_format=data_format, task=task, metrics=metrics, output=output,
+                 output_dir=output_dir,
                  allow_code_execution=allow_code_execution or None)  # fmt: skip
     cfg = load_eval_config(config, set_, flags, parse_gates(fail_under))
-    run_eval(cfg)
+    run_eval(cfg, force=force)

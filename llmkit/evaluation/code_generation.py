@@ -37,6 +37,21 @@ def select_problems(rows, options: CodeEvalOptions, where: str) -> list[dict[str
     return chosen
 
 
+def _with_finetune_template(options: CodeEvalOptions, model_dir: str, identity: dict):
+    """The prompt template the model was finetuned with (its saved llmkit_config.yaml), unless
+    the eval config sets code.prompt_template itself: a model is best asked as it was taught."""
+    from llmkit.evaluation.finetuned import SAVED_CONFIG, saved_finetune_config
+
+    saved = saved_finetune_config(model_dir)
+    template = saved.data.prompt_template if saved is not None else None
+    if template is None or "prompt_template" in options.model_fields_set:
+        return options
+    identity["finetune_settings"] = {"code.prompt_template": template}
+    print(f"{model_dir}: reusing its finetune prompt template ({SAVED_CONFIG}): {template!r}; "
+          "set code.prompt_template to override", flush=True)  # fmt: skip
+    return options.model_copy(update={"prompt_template": template})
+
+
 def evaluate_code_model(cfg, model_dir: str, identity: dict[str, Any]):
     from llmkit.data.templates import render, require_template_columns
     from llmkit.evaluation.code_eval import (
@@ -49,7 +64,7 @@ def evaluate_code_model(cfg, model_dir: str, identity: dict[str, Any]):
     from llmkit.evaluation.report import SystemResult
     from llmkit.generation import generate_texts, load_generator
 
-    options: CodeEvalOptions = cfg.code
+    options = _with_finetune_template(cfg.code, model_dir, identity)
     note_where_samples_go(cfg)
     rows = read_rows(cfg.model_copy(update={"max_examples": None}))
     key = "code.prompt_template"

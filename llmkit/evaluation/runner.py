@@ -2,18 +2,26 @@
 
 from llmkit.config.eval import EvalConfig
 from llmkit.errors import ConfigError
-from llmkit.evaluation.report import SystemResult, check_gates, print_table, write_outputs
+from llmkit.evaluation.report import (
+    SystemResult,
+    check_gates,
+    check_outputs,
+    print_table,
+    write_outputs,
+)
 
 
-def run_eval(cfg: EvalConfig) -> list[SystemResult]:
+def run_eval(cfg: EvalConfig, force: bool = False) -> list[SystemResult]:
     """File mode or model mode → one result per system, shown side by side and written out.
 
-    Gates are checked last, so a failing CI run still leaves its scores.json behind.
+    Gates are checked last, so a failing CI run still leaves its scores.json behind. Outputs are
+    checked first: an earlier eval's are replaced only with `force`, anything else never.
     """
     if cfg.scores_code and not cfg.allow_code_execution:
         from llmkit.config.code_eval import OPT_IN
 
         raise ConfigError(OPT_IN)  # before any model is loaded or anything generated
+    check_outputs(cfg, force)
     if cfg.file_mode and cfg.scores_code:
         from llmkit.evaluation.code_eval import evaluate_code_files
 
@@ -27,6 +35,6 @@ def run_eval(cfg: EvalConfig) -> list[SystemResult]:
 
         results = [evaluate_model(cfg, model_dir) for model_dir in cfg.models]
     print_table(results, cfg.data if not cfg.file_mode else None)
-    write_outputs(results, cfg)
+    write_outputs(results, cfg, force)
     check_gates(results, cfg.fail_under)
     return results
