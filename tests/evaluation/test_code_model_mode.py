@@ -55,6 +55,8 @@ def test_finetune_on_code_then_pass_at_k_of_sampled_programs(cli, tmp_path, caus
     scores = json.loads((out / "scores.json").read_text())
     assert set(scores["metrics"]) == {"pass@1", "pass@2", "problems", "samples"}  # 10 > n
     assert scores["metrics"]["problems"] == 2 and scores["metrics"]["samples"] == 6
+    # asked as it was taught: the template comes from the model's saved finetune config
+    assert scores["model"]["finetune_settings"] == {"code.prompt_template": TEMPLATE}
     verdicts = scores["model"]["verdicts"]
     assert sum(verdicts.values()) == 6 and scores["model"]["reference_style"] == "mbpp"
     rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
