@@ -9,6 +9,7 @@ from llmkit.evaluation.report import (
     print_table,
     write_outputs,
 )
+from llmkit.writable import require_writable_dir, require_writable_file
 
 
 def run_eval(cfg: EvalConfig, force: bool = False) -> list[SystemResult]:
@@ -22,6 +23,10 @@ def run_eval(cfg: EvalConfig, force: bool = False) -> list[SystemResult]:
 
         raise ConfigError(OPT_IN)  # before any model is loaded or anything generated
     check_outputs(cfg, force)
+    if cfg.output is not None:
+        require_writable_file(cfg.output, "output")
+    if cfg.output_dir is not None:
+        require_writable_dir(cfg.output_dir, "output_dir", swapped_in=True)
     if cfg.file_mode and cfg.scores_code:
         from llmkit.evaluation.code_eval import evaluate_code_files
 
