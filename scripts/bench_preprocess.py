@@ -25,7 +25,15 @@ import tempfile
 import time
 from pathlib import Path
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+# ../shared/data from the repository root; from a worktree under /work/wt, the nearest ancestor's
+SHARED = next(
+    (
+        p / "shared" / "data"
+        for p in Path(__file__).resolve().parents
+        if (p / "shared" / "data").is_dir()
+    ),
+    Path(__file__).resolve().parents[2] / "shared" / "data",
+)
 SHAKESPEARE = SHARED / "tinyshakespeare" / "input.txt"
 WIKI = SHARED / "wiki_text" / "wiki_00"
 BLOCK_SIZE = 1024

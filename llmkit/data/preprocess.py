@@ -8,7 +8,6 @@ when complete, and a second run with the same inputs, config and tokenizer retur
 
 import contextlib
 import json
-import shutil
 import time
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from llmkit import __version__
 from llmkit.config.data import CleaningConfig, DataConfig, SplitConfig
 from llmkit.config.load import save_resolved_config
 from llmkit.config.preprocess import PreprocessConfig
-from llmkit.data import report
+from llmkit.data import report, streaming
 from llmkit.data.cache import (
     atomic_directory,
     cache_key,
@@ -26,9 +25,10 @@ from llmkit.data.cache import (
     tokenizer_identity,
 )
 from llmkit.data.cleaning import clean_dataset
-from llmkit.data.packing import check_block_size, pack_split, require_blocks, separator_id
+from llmkit.data.packing import check_block_size, separator_id
 from llmkit.data.sources import SPLITS, read_split, require_columns
 from llmkit.data.splitting import make_splits
+from llmkit.data.streaming import Timings
 from llmkit.errors import ConfigError
 
 
@@ -103,18 +103,20 @@ def run_preprocess(cfg: PreprocessConfig, force: bool = False) -> Path:
                              "--force rebuilds)")  # fmt: skip
         return out
     started = time.time()
+    timings = Timings()
     with _quiet_datasets(), report.new_progress() as progress, atomic_directory(out) as tmp:
-        column = _text_column(cfg.data)
-        splits, dropped = clean_splits(
-            cfg.data, cfg.cleaning, cfg.split, [column], cfg.num_proc, progress=progress
-        )
         if cfg.pack:
-            stats = _write_packed(cfg, splits, tokenizer, tmp, progress)
+            stats, dropped = streaming.write_packed(cfg, tokenizer, tmp, progress, timings)
         else:
+            column = _text_column(cfg.data)
+            splits, dropped = clean_splits(
+                cfg.data, cfg.cleaning, cfg.split, [column], cfg.num_proc, progress=progress
+            )
             stats = _write_raw(splits, tmp)
         if tokenizer is not None:
             tokenizer.save_pretrained(tmp / "tokenizer")
         manifest = _manifest(cfg, key, tokenizer, stats, dropped, time.time() - started)
+        manifest["seconds_by_phase"] = timings.rounded()
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
         save_resolved_config(cfg, tmp)
     report.print_summary(manifest)
@@ -138,43 +140,6 @@ def _tokenizer_for(cfg: PreprocessConfig):
 
 def _text_column(data: DataConfig) -> str:
     return data.columns.text
-
-
-def _write_packed(cfg, splits: dict, tokenizer, tmp: Path, progress) -> dict:
-    from datasets import Dataset, DatasetDict
-
-    work = tmp / "_work"
-    work.mkdir()
-    packed, stats = {}, {}
-    column = _text_column(cfg.data)
-    for name, ds in splits.items():
-        total = _chars_of(ds, column)
-        task = progress.add_task(f"Tokenizing + packing {name}", total=total)
-        split_stats = pack_split(
-            ds,
-            column,
-            tokenizer,
-            cfg.block_size,
-            work / f"{name}.arrow",
-            batch_chars=cfg.batch_chars,
-            on_progress=lambda n, task=task: progress.advance(task, n),
-        )
-        progress.update(task, completed=total)
-        require_blocks(name, split_stats, cfg.block_size)
-        packed[name] = Dataset.from_file(str(work / f"{name}.arrow"))
-        stats[name] = vars(split_stats)
-    DatasetDict(packed).save_to_disk(str(tmp))
-    del packed
-    shutil.rmtree(work)
-    return stats
-
-
-def _chars_of(ds, column: str) -> int:
-    """Approximate characters (UTF-8 bytes) of a column, for the progress bar's total."""
-    if ds._indices is None:
-        return int(ds.data.column(column).nbytes)
-    full = ds.data.column(column)
-    return int(full.nbytes * len(ds) / max(1, ds.data.num_rows))
 
 
 def _write_raw(splits: dict, tmp: Path) -> dict:
