@@ -1,24 +1,33 @@
-"""Preprocessing speed and memory: `llmkit preprocess` against run_clm.py's way, side by side.
+"""Preprocessing speed and memory: `llmkit preprocess` against run_clm.py's way and against the
+tokenizer's own ceiling, interleaved (ceiling, llmkit, run_clm; repeated) on the same corpus.
 
-The reference does what transformers' examples/pytorch/language-modeling/run_clm.py does:
-`load_dataset("text")` → `map(tokenize, batched=True, num_proc=2)` → `map(group_texts,
-batched=True, num_proc=2)`. llmkit runs its whole stage (read, clean, tokenize, pack, write the
-Arrow directory + manifest). Same tokenizer for both: a byte-level BPE with 8k tokens trained here
-with the `tokenizers` library. Each side runs in its own subprocess with a fresh datasets cache;
-its peak memory is the largest sum of PSS over its process tree (RSS with pages shared after
-fork counted once), sampled every 0.2 s.
+- ceiling: `tokenizers`' `encode_batch_fast` over the same non-empty lines, joined with the
+  separator into groups of ~16k characters as llmkit's packer does, 250 groups per call; only
+  the encode calls are timed (no process start, import, reading or grouping): the strictest
+  ceiling.
+- llmkit: its whole stage in a fresh process (import, read, clean, split, tokenize, pack, write
+  the Arrow shards + manifest); timed from process start to exit.
+- run_clm way: what transformers' examples/pytorch/language-modeling/run_clm.py does:
+  `load_dataset("text")` → `map(tokenize, batched=True, num_proc=2)` → `map(group_texts, …)`,
+  timed the same way as llmkit.
 
-Corpora: ../shared/data/tinyshakespeare/input.txt, and a ≥200 MB file built in a temp dir by
-repeating real text from ../shared/data (tinyshakespeare and the Wikipedia extract). Cleaning keeps
-its defaults (NFC, control characters) except de-duplication, which would drop the repeats.
+Same tokenizer for all: a byte-level BPE with 8k tokens trained here with `tokenizers`. Each
+side runs in its own subprocess with a fresh datasets cache; peak memory is the largest sum of
+PSS over its process tree (RSS with pages shared after fork counted once), sampled every 0.2 s.
+Corpora of --small-mb and --mb MB are built in a temp dir by repeating real text from
+../shared/data (tinyshakespeare and the Wikipedia extract). Cleaning keeps its defaults (NFC,
+control characters) except de-duplication, which would drop the repeats. Last, llmkit alone on
+--rss-mb MB for its peak memory (rss_growth = that peak / the peak at --small-mb).
 
-    python scripts/bench_preprocess.py            # full size (200 MB); ~10 min on 2 cores
-    python scripts/bench_preprocess.py --mb 20    # quick look
+    python scripts/bench_preprocess.py                       # 50 + 200 MB x3, 1 GB; long
+    python scripts/bench_preprocess.py --small-mb 10 --mb 20 --rss-mb 40 --reps 1   # quick look
 """
 
 import argparse
 import json
 import os
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -38,6 +47,7 @@ SHAKESPEARE = SHARED / "tinyshakespeare" / "input.txt"
 WIKI = SHARED / "wiki_text" / "wiki_00"
 BLOCK_SIZE = 1024
 NUM_PROC = 2
+SIDES = ("ceiling", "llmkit", "reference")
 
 
 def train_tokenizer(out_dir: Path) -> Path:
@@ -101,6 +111,35 @@ def side_reference(corpus: str, tokenizer_dir: str) -> dict:
     return {"blocks": len(grouped)}
 
 
+def side_ceiling(corpus: str, tokenizer_dir: str) -> dict:
+    """encode_batch_fast on the joined groups llmkit's packer makes; only the encoding is timed."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(Path(tokenizer_dir) / "tokenizer.json"))
+    sep = "<|endoftext|>"
+    groups, current, size = [], [], 0
+    with open(corpus, encoding="utf-8") as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if not line.strip():
+                continue  # llmkit drops empty documents
+            current.append(line)
+            size += len(line)
+            if size >= 16_000:
+                groups.append(sep.join(current) + sep)
+                current, size = [], 0
+    if current:
+        groups.append(sep.join(current) + sep)
+    tokens, seconds = 0, 0.0
+    for start in range(0, len(groups), 250):
+        batch = groups[start : start + 250]
+        started = time.perf_counter()
+        encodings = tokenizer.encode_batch_fast(batch, add_special_tokens=False)
+        seconds += time.perf_counter() - started
+        tokens += sum(len(e) for e in encodings)
+    return {"blocks": tokens // BLOCK_SIZE, "tokens": tokens, "timed_seconds": seconds}
+
+
 def side_llmkit(corpus: str, tokenizer_dir: str, out_dir: str) -> dict:
     from llmkit.config.preprocess import PreprocessConfig
     from llmkit.data.preprocess import run_preprocess
@@ -116,7 +155,12 @@ def side_llmkit(corpus: str, tokenizer_dir: str, out_dir: str) -> dict:
     )
     out = run_preprocess(cfg, force=True)
     manifest = json.loads((out / "manifest.json").read_text())
-    return {"blocks": manifest["splits"]["train"]["rows"]}
+    train = manifest["splits"]["train"]
+    return {
+        "blocks": train["rows"],
+        "tokens": train["tokens"] + train["tokens_dropped"],
+        "phases": manifest["seconds_by_phase"],
+    }
 
 
 def _tree_memory(parent) -> int:
@@ -135,7 +179,7 @@ def _tree_memory(parent) -> int:
 
 
 def run_side(side: str, corpus: Path, tokenizer_dir: Path, work: Path) -> dict:
-    """Run one side in a fresh process and datasets cache; time it and sample its tree's RSS."""
+    """Run one side in a fresh process and datasets cache; time it and sample its tree's memory."""
     import psutil
 
     cache = Path(tempfile.mkdtemp(dir=work, prefix=f"cache-{side}-"))
@@ -154,53 +198,96 @@ def run_side(side: str, corpus: Path, tokenizer_dir: Path, work: Path) -> dict:
     if proc.returncode != 0:
         raise SystemExit(f"{side} side failed ({proc.returncode}):\n{out}")
     result = json.loads(out.strip().splitlines()[-1])
+    seconds = result.get("timed_seconds", seconds)
     mb = corpus.stat().st_size / 1e6
+    shutil.rmtree(cache, ignore_errors=True)
+    shutil.rmtree(work / f"out-{side}", ignore_errors=True)
     return {**result, "seconds": seconds, "mb_per_s": mb / seconds, "peak_rss_mb": peak / 1e6}
 
 
-def compare(name: str, corpus: Path, tokenizer_dir: Path, work: Path) -> tuple[dict, dict]:
+def _median_spread(values: list[float]) -> str:
+    return f"{statistics.median(values):.2f} (min {min(values):.2f}, max {max(values):.2f})"
+
+
+def compare(corpus: Path, tokenizer_dir: Path, work: Path, reps: int) -> dict:
+    """The three sides interleaved `reps` times; medians of speed, peak memory and ratios."""
     mb = corpus.stat().st_size / 1e6
-    print(f"\n== {name}: {mb:.1f} MB ==", flush=True)
-    results = {}
-    for side in ("reference", "llmkit"):
-        r = run_side(side, corpus, tokenizer_dir, work)
-        results[side] = r
-        print(
-            f"{side:>9}: {r['seconds']:7.1f} s  {r['mb_per_s']:5.2f} MB/s  "
-            f"blocks {r['blocks']:>8,}  peak RSS {r['peak_rss_mb']:7.0f} MB",
-            flush=True,
-        )
-    ratio = results["llmkit"]["mb_per_s"] / results["reference"]["mb_per_s"]
-    print(f"  speedup llmkit / run_clm way: {ratio:.2f}x", flush=True)
-    return results["reference"], results["llmkit"]
+    print(f"\n== {mb:.0f} MB, {reps} x (ceiling, llmkit, run_clm way) ==", flush=True)
+    runs = {side: [] for side in SIDES}
+
+    def pairs(other: str):
+        return runs["llmkit"], runs[other]
+
+    for rep in range(reps):
+        for side in SIDES:
+            r = run_side(side, corpus, tokenizer_dir, work)
+            runs[side].append(r)
+            print(
+                f"  rep {rep + 1} {side:>9}: {r['seconds']:7.1f} s  {r['mb_per_s']:5.2f} MB/s  "
+                f"blocks {r['blocks']:>9,}  peak {r['peak_rss_mb']:6.0f} MB  "
+                f"load {os.getloadavg()[0]:.1f}" + (f"  {r['phases']}" if "phases" in r else ""),
+                flush=True,
+            )
+    speedups = [a["mb_per_s"] / b["mb_per_s"] for a, b in zip(*pairs("reference"), strict=True)]
+    fractions = [a["mb_per_s"] / b["mb_per_s"] for a, b in zip(*pairs("ceiling"), strict=True)]
+    median = {s: {k: statistics.median(r[k] for r in rs) for k in ("mb_per_s", "peak_rss_mb")}
+              for s, rs in runs.items()}  # fmt: skip
+    for side in SIDES:
+        print(f"  {side:>9}: median {median[side]['mb_per_s']:.2f} MB/s, "
+              f"peak {median[side]['peak_rss_mb']:.0f} MB")  # fmt: skip
+    print(f"  llmkit / run_clm way: {_median_spread(speedups)}")
+    print(f"  llmkit / ceiling:     {_median_spread(fractions)}", flush=True)
+    return {
+        "speedup": statistics.median(speedups),
+        "ceiling_fraction": statistics.median(fractions),
+        "llmkit_peak_mb": median["llmkit"]["peak_rss_mb"],
+        "median": median,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mb", type=int, default=200, help="size of the big corpus in MB")
-    parser.add_argument("--side", choices=["reference", "llmkit"], help=argparse.SUPPRESS)
+    parser.add_argument("--mb", type=int, default=200, help="the big corpus, MB (RESULT figures)")
+    parser.add_argument("--small-mb", type=int, default=50, help="the small corpus, MB")
+    parser.add_argument("--rss-mb", type=int, default=1000, help="llmkit alone, for peak memory")
+    parser.add_argument("--reps", type=int, default=3, help="interleaved repetitions per corpus")
+    parser.add_argument("--side", choices=SIDES, help=argparse.SUPPRESS)
     parser.add_argument("--corpus", help=argparse.SUPPRESS)
     parser.add_argument("--tokenizer", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.side == "reference":
-        print(json.dumps(side_reference(args.corpus, args.tokenizer)))
-        return
-    if args.side == "llmkit":
-        print(json.dumps(side_llmkit(args.corpus, args.tokenizer, args.out)))
+    if args.side is not None:
+        run = {"reference": lambda: side_reference(args.corpus, args.tokenizer),
+               "ceiling": lambda: side_ceiling(args.corpus, args.tokenizer),
+               "llmkit": lambda: side_llmkit(args.corpus, args.tokenizer, args.out)}  # fmt: skip
+        print(json.dumps(run[args.side]()))
         return
 
+    load_start = os.getloadavg()
+    print(f"load average at start: {load_start}", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench_preprocess-") as tmp:
         work = Path(tmp)
         tokenizer_dir = train_tokenizer(work / "tokenizer")
-        compare("tinyshakespeare", SHAKESPEARE, tokenizer_dir, work)
-        big = build_big_corpus(work / "big.txt", args.mb)
-        reference, llmkit = compare(f"repeated real text ({args.mb} MB)", big, tokenizer_dir, work)
-    speedup = llmkit["mb_per_s"] / reference["mb_per_s"]
+        small = compare(build_big_corpus(work / "small.txt", args.small_mb), tokenizer_dir, work,
+                        args.reps)  # fmt: skip
+        (work / "small.txt").unlink()
+        big = compare(build_big_corpus(work / "big.txt", args.mb), tokenizer_dir, work, args.reps)
+        (work / "big.txt").unlink()
+        print(f"\n== llmkit alone, {args.rss_mb} MB ==", flush=True)
+        huge = run_side("llmkit", build_big_corpus(work / "huge.txt", args.rss_mb), tokenizer_dir,
+                        work)  # fmt: skip
+        print(f"  {huge['seconds']:.1f} s  {huge['mb_per_s']:.2f} MB/s  blocks {huge['blocks']:,}  "
+              f"peak {huge['peak_rss_mb']:.0f} MB  {huge['phases']}")  # fmt: skip
+    print(f"load average at end: {os.getloadavg()}", flush=True)
+    growth = huge["peak_rss_mb"] / small["llmkit_peak_mb"]
     print(
-        f"RESULT preprocess_speedup={speedup:.2f} peak_rss_mb={llmkit['peak_rss_mb']:.0f} "
-        f"llmkit_mb_per_s={llmkit['mb_per_s']:.2f} reference_mb_per_s={reference['mb_per_s']:.2f} "
-        f"reference_peak_rss_mb={reference['peak_rss_mb']:.0f} corpus_mb={args.mb}"
+        f"RESULT preprocess_speedup={big['speedup']:.2f} "
+        f"ceiling_fraction={big['ceiling_fraction']:.2f} "
+        f"peak_rss_mb={big['llmkit_peak_mb']:.0f} rss_growth={growth:.2f} "
+        f"peak_rss_mb_at_{args.rss_mb}mb={huge['peak_rss_mb']:.0f} "
+        f"llmkit_mb_per_s={big['median']['llmkit']['mb_per_s']:.2f} "
+        f"reference_mb_per_s={big['median']['reference']['mb_per_s']:.2f} "
+        f"ceiling_mb_per_s={big['median']['ceiling']['mb_per_s']:.2f} corpus_mb={args.mb}"
     )
 
 

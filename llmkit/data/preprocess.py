@@ -31,13 +31,13 @@ from llmkit.data.splitting import make_splits
 from llmkit.data.streaming import Timings
 from llmkit.errors import ConfigError
 
+_GENERIC = "TokenizersBackend"
+
 
 def load_tokenizer(name: str):
     """A fast tokenizer from a directory or hub id; ConfigError when it cannot be loaded."""
-    from transformers import AutoTokenizer
-
     try:
-        tokenizer = AutoTokenizer.from_pretrained(name)
+        tokenizer = _tokenizer_class(name).from_pretrained(name)
     except (OSError, ValueError) as e:
         raise ConfigError(
             f"tokenizer: cannot load {name!r} ({str(e).splitlines()[0]})",
@@ -121,6 +121,22 @@ def run_preprocess(cfg: PreprocessConfig, force: bool = False) -> Path:
         save_resolved_config(cfg, tmp)
     report.print_summary(manifest)
     return out
+
+
+def _tokenizer_class(name: str):
+    """AutoTokenizer, or the generic fast class a local directory names (what `llmkit tokenizer
+    train` writes): loading that class directly gives the same tokenizer as AutoTokenizer
+    without importing torch, which costs seconds at every start."""
+    config = Path(name) / "tokenizer_config.json"
+    if config.is_file():
+        with contextlib.suppress(OSError, ValueError):
+            if json.loads(config.read_text(encoding="utf-8")).get("tokenizer_class") == _GENERIC:
+                from transformers import TokenizersBackend
+
+                return TokenizersBackend
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer
 
 
 def _tokenizer_for(cfg: PreprocessConfig):
