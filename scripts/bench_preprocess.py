@@ -237,6 +237,7 @@ def compare(corpus: Path, tokenizer_dir: Path, work: Path, reps: int) -> dict:
               f"peak {median[side]['peak_rss_mb']:.0f} MB")  # fmt: skip
     print(f"  llmkit / run_clm way: {_median_spread(speedups)}")
     print(f"  llmkit / ceiling:     {_median_spread(fractions)}", flush=True)
+    corpus.unlink()
     return {
         "speedup": statistics.median(speedups),
         "ceiling_fraction": statistics.median(fractions),
@@ -249,8 +250,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mb", type=int, default=200, help="the big corpus, MB (RESULT figures)")
     parser.add_argument("--small-mb", type=int, default=50, help="the small corpus, MB")
-    parser.add_argument("--rss-mb", type=int, default=1000, help="llmkit alone, for peak memory")
+    parser.add_argument(
+        "--rss-mb", type=int, default=1000, help="llmkit alone, for peak memory (0: skip)"
+    )
     parser.add_argument("--reps", type=int, default=3, help="interleaved repetitions per corpus")
+    parser.add_argument(
+        "--rss-only", action="store_true", help="llmkit alone at --small-mb and --rss-mb only"
+    )
     parser.add_argument("--side", choices=SIDES, help=argparse.SUPPRESS)
     parser.add_argument("--corpus", help=argparse.SUPPRESS)
     parser.add_argument("--tokenizer", help=argparse.SUPPRESS)
@@ -263,32 +269,55 @@ def main() -> None:
         print(json.dumps(run[args.side]()))
         return
 
-    load_start = os.getloadavg()
-    print(f"load average at start: {load_start}", flush=True)
+    print(f"load average at start: {os.getloadavg()}", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench_preprocess-") as tmp:
         work = Path(tmp)
         tokenizer_dir = train_tokenizer(work / "tokenizer")
-        small = compare(build_big_corpus(work / "small.txt", args.small_mb), tokenizer_dir, work,
-                        args.reps)  # fmt: skip
-        (work / "small.txt").unlink()
-        big = compare(build_big_corpus(work / "big.txt", args.mb), tokenizer_dir, work, args.reps)
-        (work / "big.txt").unlink()
-        print(f"\n== llmkit alone, {args.rss_mb} MB ==", flush=True)
-        huge = run_side("llmkit", build_big_corpus(work / "huge.txt", args.rss_mb), tokenizer_dir,
-                        work)  # fmt: skip
-        print(f"  {huge['seconds']:.1f} s  {huge['mb_per_s']:.2f} MB/s  blocks {huge['blocks']:,}  "
-              f"peak {huge['peak_rss_mb']:.0f} MB  {huge['phases']}")  # fmt: skip
+        if args.rss_only:
+            small_peak = llmkit_alone(args.small_mb, tokenizer_dir, work)["peak_rss_mb"]
+        else:
+            small = compare(_corpus(work, args.small_mb), tokenizer_dir, work, args.reps)
+            big = compare(_corpus(work, args.mb), tokenizer_dir, work, args.reps)
+            small_peak = small["llmkit_peak_mb"]
+        huge = llmkit_alone(args.rss_mb, tokenizer_dir, work) if args.rss_mb else None
     print(f"load average at end: {os.getloadavg()}", flush=True)
-    growth = huge["peak_rss_mb"] / small["llmkit_peak_mb"]
-    print(
-        f"RESULT preprocess_speedup={big['speedup']:.2f} "
-        f"ceiling_fraction={big['ceiling_fraction']:.2f} "
-        f"peak_rss_mb={big['llmkit_peak_mb']:.0f} rss_growth={growth:.2f} "
-        f"peak_rss_mb_at_{args.rss_mb}mb={huge['peak_rss_mb']:.0f} "
-        f"llmkit_mb_per_s={big['median']['llmkit']['mb_per_s']:.2f} "
-        f"reference_mb_per_s={big['median']['reference']['mb_per_s']:.2f} "
-        f"ceiling_mb_per_s={big['median']['ceiling']['mb_per_s']:.2f} corpus_mb={args.mb}"
-    )
+    result = []
+    if not args.rss_only:
+        result += [
+            f"preprocess_speedup={big['speedup']:.2f}",
+            f"ceiling_fraction={big['ceiling_fraction']:.2f}",
+            f"peak_rss_mb={big['llmkit_peak_mb']:.0f}",
+        ]
+    if huge is not None:
+        result += [
+            f"rss_growth={huge['peak_rss_mb'] / small_peak:.2f}",
+            f"peak_rss_mb_at_{args.rss_mb}mb={huge['peak_rss_mb']:.0f}",
+        ]
+    result.append(f"peak_rss_mb_at_{args.small_mb}mb={small_peak:.0f}")
+    if not args.rss_only:
+        result += [
+            f"llmkit_mb_per_s={big['median']['llmkit']['mb_per_s']:.2f}",
+            f"reference_mb_per_s={big['median']['reference']['mb_per_s']:.2f}",
+            f"ceiling_mb_per_s={big['median']['ceiling']['mb_per_s']:.2f}",
+            f"corpus_mb={args.mb}",
+        ]
+    print("RESULT " + " ".join(result))
+
+
+def _corpus(work: Path, megabytes: int) -> Path:
+    return build_big_corpus(work / f"corpus-{megabytes}mb.txt", megabytes)
+
+
+def llmkit_alone(megabytes: int, tokenizer_dir: Path, work: Path) -> dict:
+    """llmkit's stage alone on a corpus of `megabytes` MB (for its peak memory)."""
+    print(f"\n== llmkit alone, {megabytes} MB ==", flush=True)
+    corpus = _corpus(work, megabytes)
+    r = run_side("llmkit", corpus, tokenizer_dir, work)
+    corpus.unlink()
+    print(f"  {r['seconds']:.1f} s  {r['mb_per_s']:.2f} MB/s  blocks {r['blocks']:,}  "
+          f"peak {r['peak_rss_mb']:.0f} MB  load {os.getloadavg()[0]:.1f}  {r['phases']}",
+          flush=True)  # fmt: skip
+    return r
 
 
 if __name__ == "__main__":
