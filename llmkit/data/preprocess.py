@@ -1,9 +1,12 @@
 """The `preprocess` stage: read → clean → split → (tokenize + pack) → an Arrow directory.
 
-Output (pack: true): `DatasetDict.save_to_disk(output_dir)` with a single `input_ids` column of
-blocks of exactly block_size ids, plus manifest.json, tokenizer/ and llmkit_config.yaml. With
-pack: false the cleaned and split raw columns are written instead. The directory appears only
-when complete, and a second run with the same inputs, config and tokenizer returns at once.
+Output (pack: true): a DatasetDict in `save_to_disk`'s layout, each split in Arrow shards of
+`shard_mb`, with a single `input_ids` column of blocks of exactly block_size ids, plus
+manifest.json (with seconds per phase), tokenizer/ and llmkit_config.yaml; it is built streaming
+(streaming.py), in memory that does not grow with the corpus. With pack: false the cleaned and
+split raw columns are written instead. The directory appears only when complete: a run that is
+killed (even kill -9) leaves only its temporary sibling, which the next run removes before it
+starts clean. A second run with the same inputs, config and tokenizer returns at once.
 """
 
 import contextlib
