@@ -19,8 +19,15 @@ Corpora of --small-mb and --mb MB are built in a temp dir by repeating real text
 control characters) except de-duplication, which would drop the repeats. Last, llmkit alone on
 --rss-mb MB for its peak memory (rss_growth = that peak / the peak at --small-mb).
 
+The sides run interleaved (benchlib: the order flips each repetition); the ratios are medians
+of the per-repetition ratios, printed with min and max, with the load average at start and end.
+
     python scripts/bench_preprocess.py                       # 50 + 200 MB x3, 1 GB; long
-    python scripts/bench_preprocess.py --small-mb 10 --mb 20 --rss-mb 40 --reps 1   # quick look
+    python scripts/bench_preprocess.py --small-mb 10 --mb 20 --rss-mb 40 --repeats 1  # quick
+
+Ends with: RESULT preprocess_speedup=<vs run_clm, --mb> ceiling_fraction=<llmkit/ceiling, --mb>
+peak_rss_mb=<llmkit, --mb> rss_growth=<llmkit peak at --rss-mb / at --small-mb> (+ spreads,
+MB/s of each side, load_start, load_end)
 """
 
 import argparse
@@ -34,15 +41,10 @@ import tempfile
 import time
 from pathlib import Path
 
-# ../shared/data from the repository root; from a worktree under /work/wt, the nearest ancestor's
-SHARED = next(
-    (
-        p / "shared" / "data"
-        for p in Path(__file__).resolve().parents
-        if (p / "shared" / "data").is_dir()
-    ),
-    Path(__file__).resolve().parents[2] / "shared" / "data",
-)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchlib import Run, interleave, ratio_spread, shared_data  # noqa: E402
+
+SHARED = shared_data()
 SHAKESPEARE = SHARED / "tinyshakespeare" / "input.txt"
 WIKI = SHARED / "wiki_text" / "wiki_00"
 BLOCK_SIZE = 1024
@@ -179,13 +181,15 @@ def _tree_memory(parent) -> int:
 
 
 def run_side(side: str, corpus: Path, tokenizer_dir: Path, work: Path) -> dict:
-    """Run one side in a fresh process and datasets cache; time it and sample its tree's memory."""
+    """Run one side in a fresh process, datasets cache and output directory; time it and sample
+    its tree's memory. The cache and output are deleted afterwards (GBs at full size)."""
     import psutil
 
     cache = Path(tempfile.mkdtemp(dir=work, prefix=f"cache-{side}-"))
+    out_dir = Path(tempfile.mkdtemp(dir=work, prefix=f"out-{side}-")) / "out"
     env = {**os.environ, "HF_DATASETS_CACHE": str(cache)}
     cmd = [sys.executable, __file__, "--side", side, "--corpus", str(corpus)]
-    cmd += ["--tokenizer", str(tokenizer_dir), "--out", str(work / f"out-{side}")]
+    cmd += ["--tokenizer", str(tokenizer_dir), "--out", str(out_dir)]
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     peak = 0
@@ -195,55 +199,39 @@ def run_side(side: str, corpus: Path, tokenizer_dir: Path, work: Path) -> dict:
         time.sleep(0.2)
     seconds = time.perf_counter() - started
     out = proc.stdout.read().decode()
+    shutil.rmtree(cache)
+    shutil.rmtree(out_dir.parent)
     if proc.returncode != 0:
         raise SystemExit(f"{side} side failed ({proc.returncode}):\n{out}")
     result = json.loads(out.strip().splitlines()[-1])
-    seconds = result.get("timed_seconds", seconds)
+    seconds = result.get("timed_seconds", seconds)  # the ceiling times its encode calls only
     mb = corpus.stat().st_size / 1e6
-    shutil.rmtree(cache, ignore_errors=True)
-    shutil.rmtree(work / f"out-{side}", ignore_errors=True)
-    return {**result, "seconds": seconds, "mb_per_s": mb / seconds, "peak_rss_mb": peak / 1e6}
+    r = {**result, "seconds": seconds, "mb_per_s": mb / seconds, "peak_rss_mb": peak / 1e6}
+    print(f"  {side:>9}: {r['seconds']:7.1f} s  {r['mb_per_s']:5.2f} MB/s  "
+          f"blocks {r['blocks']:>9,}  peak {r['peak_rss_mb']:6.0f} MB  "
+          f"load {os.getloadavg()[0]:.1f}  {r.get('phases', '')}", flush=True)  # fmt: skip
+    return r
 
 
-def _median_spread(values: list[float]) -> str:
-    return f"{statistics.median(values):.2f} (min {min(values):.2f}, max {max(values):.2f})"
-
-
-def compare(corpus: Path, tokenizer_dir: Path, work: Path, reps: int) -> dict:
-    """The three sides interleaved `reps` times; medians of speed, peak memory and ratios."""
+def compare(corpus: Path, tokenizer_dir: Path, work: Path, repeats: int) -> dict:
+    """The three sides interleaved `repeats` times: per-repetition ratios and median figures."""
     mb = corpus.stat().st_size / 1e6
-    print(f"\n== {mb:.0f} MB, {reps} x (ceiling, llmkit, run_clm way) ==", flush=True)
-    runs = {side: [] for side in SIDES}
-
-    def pairs(other: str):
-        return runs["llmkit"], runs[other]
-
-    for rep in range(reps):
-        for side in SIDES:
-            r = run_side(side, corpus, tokenizer_dir, work)
-            runs[side].append(r)
-            print(
-                f"  rep {rep + 1} {side:>9}: {r['seconds']:7.1f} s  {r['mb_per_s']:5.2f} MB/s  "
-                f"blocks {r['blocks']:>9,}  peak {r['peak_rss_mb']:6.0f} MB  "
-                f"load {os.getloadavg()[0]:.1f}" + (f"  {r['phases']}" if "phases" in r else ""),
-                flush=True,
-            )
-    speedups = [a["mb_per_s"] / b["mb_per_s"] for a, b in zip(*pairs("reference"), strict=True)]
-    fractions = [a["mb_per_s"] / b["mb_per_s"] for a, b in zip(*pairs("ceiling"), strict=True)]
-    median = {s: {k: statistics.median(r[k] for r in rs) for k in ("mb_per_s", "peak_rss_mb")}
-              for s, rs in runs.items()}  # fmt: skip
-    for side in SIDES:
-        print(f"  {side:>9}: median {median[side]['mb_per_s']:.2f} MB/s, "
-              f"peak {median[side]['peak_rss_mb']:.0f} MB")  # fmt: skip
-    print(f"  llmkit / run_clm way: {_median_spread(speedups)}")
-    print(f"  llmkit / ceiling:     {_median_spread(fractions)}", flush=True)
+    print(f"\n== {mb:.0f} MB, {repeats} x (ceiling, llmkit, run_clm way) ==", flush=True)
+    runs = interleave(
+        {side: lambda _rep, side=side: run_side(side, corpus, tokenizer_dir, work)
+         for side in SIDES}, repeats,
+    )  # fmt: skip
     corpus.unlink()
-    return {
-        "speedup": statistics.median(speedups),
-        "ceiling_fraction": statistics.median(fractions),
-        "llmkit_peak_mb": median["llmkit"]["peak_rss_mb"],
-        "median": median,
+    seconds = {side: [r["seconds"] for r in side_runs] for side, side_runs in runs.items()}
+    speedup = ratio_spread(seconds["reference"], seconds["llmkit"])
+    fraction = ratio_spread(seconds["ceiling"], seconds["llmkit"])
+    print(f"  llmkit / run_clm way: {speedup}")
+    print(f"  llmkit / ceiling:     {fraction}", flush=True)
+    median = {
+        side: {k: statistics.median(r[k] for r in side_runs) for k in ("mb_per_s", "peak_rss_mb")}
+        for side, side_runs in runs.items()
     }
+    return {"speedup": speedup, "fraction": fraction, "median": median}
 
 
 def main() -> None:
@@ -253,7 +241,7 @@ def main() -> None:
     parser.add_argument(
         "--rss-mb", type=int, default=1000, help="llmkit alone, for peak memory (0: skip)"
     )
-    parser.add_argument("--reps", type=int, default=3, help="interleaved repetitions per corpus")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved runs of each side")
     parser.add_argument(
         "--rss-only", action="store_true", help="llmkit alone at --small-mb and --rss-mb only"
     )
@@ -269,39 +257,30 @@ def main() -> None:
         print(json.dumps(run[args.side]()))
         return
 
-    print(f"load average at start: {os.getloadavg()}", flush=True)
+    run = Run("bench_preprocess: llmkit preprocess vs the tokenizer's ceiling and run_clm.py's way")
+    figures: dict[str, object] = {}
     with tempfile.TemporaryDirectory(prefix="bench_preprocess-") as tmp:
         work = Path(tmp)
         tokenizer_dir = train_tokenizer(work / "tokenizer")
         if args.rss_only:
             small_peak = llmkit_alone(args.small_mb, tokenizer_dir, work)["peak_rss_mb"]
         else:
-            small = compare(_corpus(work, args.small_mb), tokenizer_dir, work, args.reps)
-            big = compare(_corpus(work, args.mb), tokenizer_dir, work, args.reps)
-            small_peak = small["llmkit_peak_mb"]
-        huge = llmkit_alone(args.rss_mb, tokenizer_dir, work) if args.rss_mb else None
-    print(f"load average at end: {os.getloadavg()}", flush=True)
-    result = []
+            small = compare(_corpus(work, args.small_mb), tokenizer_dir, work, args.repeats)
+            big = compare(_corpus(work, args.mb), tokenizer_dir, work, args.repeats)
+            small_peak = small["median"]["llmkit"]["peak_rss_mb"]
+            figures.update(big["speedup"].figures("preprocess_speedup"))
+            figures.update(big["fraction"].figures("ceiling_fraction"))
+            figures["peak_rss_mb"] = round(big["median"]["llmkit"]["peak_rss_mb"])
+        if args.rss_mb:
+            huge = llmkit_alone(args.rss_mb, tokenizer_dir, work)["peak_rss_mb"]
+            figures["rss_growth"] = huge / small_peak
+            figures[f"peak_rss_mb_at_{args.rss_mb}mb"] = round(huge)
+    figures[f"peak_rss_mb_at_{args.small_mb}mb"] = round(small_peak)
     if not args.rss_only:
-        result += [
-            f"preprocess_speedup={big['speedup']:.2f}",
-            f"ceiling_fraction={big['ceiling_fraction']:.2f}",
-            f"peak_rss_mb={big['llmkit_peak_mb']:.0f}",
-        ]
-    if huge is not None:
-        result += [
-            f"rss_growth={huge['peak_rss_mb'] / small_peak:.2f}",
-            f"peak_rss_mb_at_{args.rss_mb}mb={huge['peak_rss_mb']:.0f}",
-        ]
-    result.append(f"peak_rss_mb_at_{args.small_mb}mb={small_peak:.0f}")
-    if not args.rss_only:
-        result += [
-            f"llmkit_mb_per_s={big['median']['llmkit']['mb_per_s']:.2f}",
-            f"reference_mb_per_s={big['median']['reference']['mb_per_s']:.2f}",
-            f"ceiling_mb_per_s={big['median']['ceiling']['mb_per_s']:.2f}",
-            f"corpus_mb={args.mb}",
-        ]
-    print("RESULT " + " ".join(result))
+        for side in SIDES:
+            figures[f"{side}_mb_per_s"] = big["median"][side]["mb_per_s"]
+        figures["corpus_mb"] = args.mb
+    run.finish(figures)
 
 
 def _corpus(work: Path, megabytes: int) -> Path:
@@ -312,12 +291,9 @@ def llmkit_alone(megabytes: int, tokenizer_dir: Path, work: Path) -> dict:
     """llmkit's stage alone on a corpus of `megabytes` MB (for its peak memory)."""
     print(f"\n== llmkit alone, {megabytes} MB ==", flush=True)
     corpus = _corpus(work, megabytes)
-    r = run_side("llmkit", corpus, tokenizer_dir, work)
+    result = run_side("llmkit", corpus, tokenizer_dir, work)
     corpus.unlink()
-    print(f"  {r['seconds']:.1f} s  {r['mb_per_s']:.2f} MB/s  blocks {r['blocks']:,}  "
-          f"peak {r['peak_rss_mb']:.0f} MB  load {os.getloadavg()[0]:.1f}  {r['phases']}",
-          flush=True)  # fmt: skip
-    return r
+    return result
 
 
 if __name__ == "__main__":

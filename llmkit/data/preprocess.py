@@ -34,6 +34,7 @@ from llmkit.data.splitting import make_splits
 from llmkit.data.streaming import Timings
 from llmkit.errors import ConfigError
 from llmkit.outputs import stage_of_output, staged_output_dir
+from llmkit.writable import require_writable_dir
 
 _GENERIC = "TokenizersBackend"
 
@@ -116,6 +117,7 @@ def run_preprocess(
             f"({what_changed(out, cfg, inputs, identity)} changed)",
             f"rebuild it with `llmkit preprocess CONFIG --force`, or choose another {output_key}",
         )
+    require_writable_dir(out, output_key, swapped_in=True)
     started = time.time()
     timings = Timings()
     staged = staged_output_dir(out, "preprocess", force, output_key)
