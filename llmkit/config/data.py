@@ -63,8 +63,9 @@ class DataConfig(Section):
     """Input files (or a hub dataset name) and how to read them."""
 
     train: str | list[str] | None = None
-    """Training data: a file, a glob, a list of files/globs, a `save_to_disk` directory,
-    or with format: hub, a hub dataset name."""
+    """Training data: a file, a glob, a list of files/globs, a directory of data files (shards,
+    read in name order), a `save_to_disk` directory, or with format: hub, a hub dataset name.
+    Text and JSON lines files may be gzip-compressed (`.txt.gz`, `.jsonl.gz`)."""
     validation: str | list[str] | None = None
     """Validation data in the same forms; when absent a seeded ratio split is made (split:)."""
     test: str | list[str] | None = None
