@@ -1,0 +1,38 @@
+"""The export stage: check everything, write into a staging directory, verify, rename."""
+
+from pathlib import Path
+
+from llmkit.config.export import ExportConfig
+
+
+def run_export(cfg: ExportConfig) -> Path:
+    from rich.console import Console
+
+    from llmkit.config.load import save_resolved_config
+    from llmkit.export.output import check_output_dir, staged_output
+    from llmkit.export.source import resolve_source
+
+    console = Console(highlight=False)
+    source = resolve_source(cfg.source)
+    out = check_output_dir(cfg.output_dir, cfg.force, Path(cfg.source))
+    exporter = _exporter(cfg.format)
+    console.print(f"exporting {source.description} as {cfg.format}")
+    with staged_output(out) as staging:
+        summary = exporter(source, cfg, staging, console.print)
+        save_resolved_config(cfg, staging)
+    console.print(f"wrote {out}: {summary}")
+    return out
+
+
+def _exporter(fmt: str):
+    if fmt == "hf":
+        from llmkit.export.hf import export_hf
+
+        return export_hf
+    if fmt == "onnx":
+        from llmkit.export.onnx import export_onnx
+
+        return export_onnx
+    from llmkit.export.gguf import export_gguf
+
+    return export_gguf
