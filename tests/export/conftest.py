@@ -79,3 +79,27 @@ def lora_run_dir(tmp_path_factory, masked_tokenizer_dir, tiny_model):
                "eval": {"every_steps": 4}},
     )  # fmt: skip
     return run_finetune(cfg)
+
+
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory, request):
+    """exported(model_fixture_name, format, *flags) → the output directory of
+    `llmkit export` (the real CLI), exported once per session per arguments."""
+    from typer.testing import CliRunner
+
+    from llmkit.cli.app import app
+
+    cache: dict[tuple, object] = {}
+
+    def export(model_fixture: str, fmt: str, *flags: str):
+        key = (model_fixture, fmt, *flags)
+        if key not in cache:
+            out = tmp_path_factory.mktemp("export") / fmt
+            source = request.getfixturevalue(model_fixture)
+            args = ["export", str(source), "--format", fmt, "--output", str(out), *flags]
+            result = CliRunner().invoke(app, args, catch_exceptions=False)
+            assert result.exit_code == 0, result.output
+            cache[key] = (out, result.output)
+        return cache[key]
+
+    return export

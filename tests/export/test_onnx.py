@@ -21,21 +21,17 @@ from llmkit.export.ort_runtime import greedy_generate, read_export_info
         ("t5_dir", ["encoder.onnx", "decoder.onnx"]),
     ],
 )
-def test_round_trip_checks_logits_on_several_shapes(cli, request, tmp_path, model_fixture, files):
-    out = tmp_path / "onnx"
-    result = cli("export", request.getfixturevalue(model_fixture), "--format", "onnx",
-                 "--output", out)  # fmt: skip
-    assert result.exit_code == 0, result.output
-    assert "largest |logit difference|" in result.output
+def test_round_trip_checks_logits_on_several_shapes(exported, model_fixture, files):
+    out, output = exported(model_fixture, "onnx")
+    assert "largest |logit difference|" in output
     info = json.loads((out / "onnx_export.json").read_text())
     assert sorted(info["files"].values()) == sorted(files)
     assert max(info["max_abs_diff"].values()) <= 1e-4
     assert (out / "config.json").is_file() and (out / "tokenizer.json").is_file()
 
 
-def test_classifier_axes_are_dynamic_on_an_unseen_shape(cli, bert_classifier_dir, tmp_path):
-    out = tmp_path / "onnx"
-    assert cli("export", bert_classifier_dir, "--format", "onnx", "--output", out).exit_code == 0
+def test_classifier_axes_are_dynamic_on_an_unseen_shape(exported, bert_classifier_dir):
+    out, _ = exported("bert_classifier_dir", "onnx")
     tokenizer = transformers.AutoTokenizer.from_pretrained(out)
     texts = ["short", "a much longer sentence than the export ever saw, with many words in it"] * 3
     batch = tokenizer(texts, padding=True, return_tensors="np")  # batch 6, length != 8
@@ -47,13 +43,9 @@ def test_classifier_axes_are_dynamic_on_an_unseen_shape(cli, bert_classifier_dir
     assert np.abs(logits - expected).max() < 1e-4
 
 
-def test_causal_lm_greedy_generation_with_cache_equals_pytorch(
-    cli, gpt2_dir, causal_tokenizer_dir, tmp_path
-):
-    out = tmp_path / "onnx"
-    result = cli("export", gpt2_dir, "--format", "onnx", "--output", out, "--quantize", "int8")
-    assert result.exit_code == 0, result.output
-    assert (out / "model.int8.onnx").is_file() and "top-1 agreement" in result.output
+def test_causal_lm_greedy_generation_with_cache_equals_pytorch(exported, gpt2_dir):
+    out, output = exported("gpt2_dir", "onnx", "--quantize", "int8")
+    assert (out / "model.int8.onnx").is_file() and "top-1 agreement" in output
     sess = ort.InferenceSession(str(out / "model.onnx"))
     assert [i.name for i in sess.get_inputs()][3:5] == ["past.0.key", "past.0.value"]
     tokenizer = transformers.AutoTokenizer.from_pretrained(out)
