@@ -12,7 +12,7 @@ def run_export(cfg: ExportConfig) -> Path:
     from llmkit.export.output import check_output_dir, staged_output
     from llmkit.export.source import resolve_source
 
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)
     source = resolve_source(cfg.source)
     out = check_output_dir(cfg.output_dir, cfg.force, Path(cfg.source))
     exporter = _exporter(cfg.format)

@@ -57,7 +57,8 @@ def t5_dir(tmp_path_factory, causal_tokenizer_dir, tiny_model):
 
 @pytest.fixture(scope="session")
 def lora_run_dir(tmp_path_factory, masked_tokenizer_dir, tiny_model):
-    """A finished LoRA classification run (validated, so it has scores) on a saved base."""
+    """A finished LoRA classification run on a saved base, validated every 2 steps, keeping the
+    best model (by loss)."""
     from llmkit.train.finetune import run_finetune
 
     # a classifier base: its pooler is saved, so the adapter on it reproduces the run
@@ -76,7 +77,8 @@ def lora_run_dir(tmp_path_factory, masked_tokenizer_dir, tiny_model):
         },
         lora={"enabled": True, "r": 4, "alpha": 8, "target_modules": ["query", "value"]},
         train={"batch_size": 8, "max_steps": 4, "optimizer": {"lr": 5e-2},
-               "eval": {"every_steps": 4}},
+               "eval": {"every_steps": 2, "best_metric": "loss"},
+               "checkpoint": {"keep_best": True}},
     )  # fmt: skip
     return run_finetune(cfg)
 

@@ -26,7 +26,8 @@ def test_lora_run_exports_merged_with_a_model_card_and_equals_the_adapter(
     result = cli("export", lora_run_dir, "--format", "hf", "--output", merged_dir,
                  "--set", "license=apache-2.0")  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert "final model of run" in result.output
+    state = json.loads((lora_run_dir / "trainer_state.json").read_text())
+    assert f"best checkpoint of run {lora_run_dir} (step {state['best_step']} of 4" in result.output
     assert cli("export", lora_run_dir, "--output", adapter_dir, "--adapter-only").exit_code == 0
 
     files = {p.name for p in merged_dir.iterdir()}
