@@ -133,7 +133,7 @@ def main() -> None:
         one = batches(encoded[: args.batch1_examples], 1, tokenizer)
         rates1, _ = interleaved(systems, one, args.rounds)
         rates32, logits = interleaved(systems, batches(encoded, 32, tokenizer), args.rounds)
-    accuracy = {n: float((l.argmax(-1) == labels).mean()) for n, l in logits.items()}
+    accuracy = {n: float((out.argmax(-1) == labels).mean()) for n, out in logits.items()}
     max_diff = float(np.abs(logits["ort_fp32"] - logits["torch"]).max())
     print(f"\nSST-2 dev ({len(labels)} sentences), {args.threads} thread(s), "
           f"{args.rounds} interleaved rounds; examples/s median (spread):")  # fmt: skip
