@@ -9,7 +9,7 @@ interleaved, round after round (torch, fp32, int8, torch, …), and the median e
 rounds is reported, so load from other processes on the machine hits all three alike. All run
 with the same number of threads (--threads, default 1).
 
-    python scripts/bench_export.py [--rows 4000] [--epochs 1] [--rounds 5] [--threads 1]
+    python scripts/bench_export.py [--rows 2000] [--epochs 1] [--lr 3e-4] [--rounds 5] [--threads 1]
         [--data ../shared/data/sst2]
 
 Ends with: RESULT onnx_speedup=<ort fp32 / torch, batch 1> int8_speedup=<ort int8 / torch,
@@ -34,8 +34,9 @@ import bench_finetune  # noqa: E402  (the SST-2 data, tokenizer and model of the
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, default=bench_finetune.DATA)
-    p.add_argument("--rows", type=int, default=4000)
+    p.add_argument("--rows", type=int, default=2000)
     p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--lr", type=float, default=3e-4, help="brief training: a high lr")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--batch1-examples", type=int, default=200)
@@ -46,7 +47,8 @@ def train(work: Path, args) -> Path:
     from llmkit.train.finetune import run_finetune
 
     ns = argparse.Namespace(batch_size=32, epochs=args.epochs, seed=42, lora_lr=None,
-                            llmkit_set=["train.logging.every_steps=20"])  # fmt: skip
+                            llmkit_set=["train.logging.every_steps=20",
+                                        f"train.optimizer.lr={args.lr}"])  # fmt: skip
     return run_finetune(bench_finetune.llmkit_config(work, ns, work / "run"))
 
 
