@@ -176,7 +176,14 @@ def _quantize(graphs: list[Graph], out: Path, kind: str, say) -> dict:
     report = {}
     for graph in graphs:
         source, target = out / f"{graph.name}.onnx", out / f"{graph.name}.int8.onnx"
-        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8)
+        # its advice to pre-process (shape inference) goes to the root logger on every call;
+        # the dynamo exporter's graphs already carry their shapes
+        root = logging.getLogger()
+        level, root.level = root.level, logging.ERROR
+        try:
+            quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8)
+        finally:
+            root.setLevel(level)
         diff, agree = _int8_agreement(graph, target, _check_shapes(kind, graph))
         say(f"{target.name}: largest |logit difference| {diff:.2e}, top-1 agreement "
             f"{agree:.1%} with PyTorch")  # fmt: skip
