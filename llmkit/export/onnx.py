@@ -179,7 +179,8 @@ def _quantize(graphs: list[Graph], out: Path, kind: str, say) -> dict:
         # its advice to pre-process (shape inference) goes to the root logger on every call;
         # the dynamo exporter's graphs already carry their shapes
         root = logging.getLogger()
-        level, root.level = root.level, logging.ERROR
+        level = root.level
+        root.setLevel(logging.ERROR)
         try:
             quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8)
         finally:
