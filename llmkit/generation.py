@@ -242,10 +242,15 @@ def _field(line: str, number: int, path: Path, field: str) -> str:
     return str(row[field])
 
 
-def run_generate(cfg: GenerateConfig, interactive: bool = False) -> list[str]:
-    """The `llmkit generate` stage: print (and optionally save) completions, or chat."""
+def run_generate(cfg: GenerateConfig, interactive: bool = False, force: bool = False) -> list[str]:
+    """The `llmkit generate` stage: print (and optionally save) completions, or chat. An earlier
+    generate output in output_dir is replaced only with `force`."""
+    from llmkit.outputs import check_output_dir
+
     if cfg.model is None:
         raise ConfigError("model: give a model directory (the MODEL_DIR argument)")
+    if cfg.output_dir is not None and not interactive:
+        check_output_dir(Path(cfg.output_dir), "generate", force)
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # a "Loading weights" bar would interleave with outputs
@@ -261,26 +266,23 @@ def run_generate(cfg: GenerateConfig, interactive: bool = False) -> list[str]:
         sys.stdout.write(json.dumps({"prompt": prompt, "output": output}, ensure_ascii=False))
         sys.stdout.write("\n")
     if cfg.output_dir is not None:
-        _save_generations(cfg, prompts, outputs)
+        _save_generations(cfg, prompts, outputs, force)
     return outputs
 
 
-def _save_generations(cfg: GenerateConfig, prompts: list[str], outputs: list[str]) -> Path:
-    import shutil
-
+def _save_generations(
+    cfg: GenerateConfig, prompts: list[str], outputs: list[str], force: bool
+) -> Path:
     from llmkit.config.load import save_resolved_config
+    from llmkit.outputs import staged_output_dir
 
     final = Path(cfg.output_dir)
-    tmp = final.with_name(final.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    with open(tmp / "generations.jsonl", "w", encoding="utf-8") as f:
-        for prompt, output in zip(prompts, outputs, strict=True):
-            f.write(json.dumps({"prompt": prompt, "output": output}, ensure_ascii=False) + "\n")
-    save_resolved_config(cfg, tmp)
-    if final.exists():
-        shutil.rmtree(final)
-    tmp.rename(final)
+    with staged_output_dir(final, "generate", force) as tmp:
+        with open(tmp / "generations.jsonl", "w", encoding="utf-8") as f:
+            for prompt, output in zip(prompts, outputs, strict=True):
+                row = {"prompt": prompt, "output": output}
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        save_resolved_config(cfg, tmp)
     return final
 
 

@@ -10,8 +10,6 @@ that `transformers.AutoTokenizer.from_pretrained(dir)` loads with its special to
 
 import itertools
 import json
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +21,7 @@ from tokenizers import trainers as tk_trainers
 from llmkit.config.load import save_resolved_config
 from llmkit.config.tokenizer import TokenizerOptions, TokenizerTrainConfig
 from llmkit.errors import ConfigError, DataError
+from llmkit.outputs import check_output_dir, staged_output_dir
 
 # A char tokenizer's trainer gets this as its cap so that we can tell "the alphabet did not fit
 # in vocab_size" (an error) from "the vocabulary came out smaller" (fine).
@@ -36,12 +35,13 @@ class CorpusStats:
     chars: int = 0
 
 
-def train_tokenizer(cfg: TokenizerTrainConfig) -> Path:
-    """Train the tokenizer `cfg` describes and write it to cfg.output_dir; returns that path."""
+def train_tokenizer(cfg: TokenizerTrainConfig, force: bool = False) -> Path:
+    """Train the tokenizer `cfg` describes and write it to cfg.output_dir; returns that path.
+    An earlier tokenizer there is replaced only with `force`."""
     from llmkit.data.sources import load_split, require_columns
 
     out = Path(cfg.output_dir)
-    _check_output_dir(out)
+    check_output_dir(out, "tokenizer", force)
     column = cfg.data.columns.text
     dataset = require_columns(load_split(cfg.data, "train"), [column], "data.train")
     opts = cfg.tokenizer
@@ -69,7 +69,7 @@ def train_tokenizer(cfg: TokenizerTrainConfig) -> Path:
         tokenizer = _with_newline(tokenizer, opts)
     _check_vocab_size(tokenizer, opts)
     tokenizer.post_processor = _post_processor(tokenizer, opts)
-    _write_atomically(tokenizer, cfg, out)
+    _write_atomically(tokenizer, cfg, out, force)
     _print_summary(tokenizer, cfg, out, stats, seconds)
     return out
 
@@ -189,27 +189,14 @@ def _post_processor(tokenizer: Tokenizer, opts: TokenizerOptions):
     return steps[0] if steps else None
 
 
-def _check_output_dir(out: Path) -> None:
-    """Refuse to replace a directory that is not a tokenizer: it may hold someone's work."""
-    if out.is_file():
-        raise ConfigError(f"output_dir: {out} is a file; name a directory")
-    if out.is_dir() and any(out.iterdir()) and not (out / "tokenizer.json").is_file():
-        raise ConfigError(
-            f"output_dir: {out} exists and is not a tokenizer directory; "
-            "choose another output_dir or remove it"
-        )
-
-
-def _write_atomically(tokenizer: Tokenizer, cfg: TokenizerTrainConfig, out: Path) -> None:
+def _write_atomically(
+    tokenizer: Tokenizer, cfg: TokenizerTrainConfig, out: Path, force: bool
+) -> None:
     """Write into a hidden sibling, then swap it into place, so `out` is never half-written."""
     from transformers import PreTrainedTokenizerFast
 
     opts = cfg.tokenizer
-    out.parent.mkdir(parents=True, exist_ok=True)
-    # Unique names: two runs writing the same output_dir must not share a scratch directory.
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    old = tmp.with_name(tmp.name.replace(".tmp-", ".old-"))
-    try:
+    with staged_output_dir(out, "tokenizer", force) as tmp:
         specials = {f"{role}_token": tok for role, tok in opts.special_tokens.roles().items()}
         fast = PreTrainedTokenizerFast(
             tokenizer_object=tokenizer,
@@ -227,12 +214,6 @@ def _write_atomically(tokenizer: Tokenizer, cfg: TokenizerTrainConfig, out: Path
         }
         (tmp / "special_tokens_map.json").write_text(json.dumps(special_map, indent=2) + "\n")
         save_resolved_config(cfg, tmp)
-        if out.exists():
-            out.rename(old)
-        tmp.rename(out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def _model_input_names(opts) -> list[str]:

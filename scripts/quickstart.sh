@@ -5,10 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-python -m pip install --quiet torch==2.13.0   # the CPU wheel; an unpinned torch pulls CUDA
-python -m pip install --quiet -e .
+python -m pip install --quiet -c constraints.txt torch==2.13.0   # the CPU wheel; unpinned pulls CUDA
+python -m pip install --quiet -c constraints.txt -e .
 
-llmkit tokenizer train configs/tiny-tokenizer.yaml
+llmkit tokenizer train configs/tiny-tokenizer.yaml --force   # replaces its own earlier output
 llmkit pretrain configs/tiny-gpt.yaml --resume
 llmkit generate runs/tiny-gpt --prompt "ROMEO:" --set generation.max_new_tokens=56 \
   --set generation.do_sample=true --set generation.top_k=40 --set generation.seed=1

@@ -190,21 +190,54 @@ def test_corpus_is_streamed_in_batches_not_loaded_as_a_list(tmp_path, corpus_lin
     assert sizes == [100, 100, 50] and stats.rows == 250  # empty and null rows are skipped
 
 
-def test_retraining_replaces_an_existing_tokenizer_directory(tmp_path, corpus_file):
+def test_retraining_over_an_earlier_tokenizer_needs_force(cli, tmp_path, corpus_file):
     out = tmp_path / "tok"
     _train(corpus_file, out, "tokenizer.type=char")
-    tok = _train(corpus_file, out, "tokenizer.type=bpe", "tokenizer.vocab_size=300")
-    assert len(tok) == 300
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["tok"]
+    cfg = _write_config(tmp_path / "tok.yaml", corpus_file, out, type="bpe", vocab_size=300)
+    result = cli("tokenizer", "train", cfg)
+    assert result.exit_code == 2
+    assert "holds an earlier `llmkit tokenizer train` output" in result.stderr
+    assert "--force" in result.stderr
+    assert cli("tokenizer", "train", cfg, "--force").exit_code == 0
+    assert len(AutoTokenizer.from_pretrained(out)) == 300
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tok", "tok.yaml"]
+
+
+def test_refuses_a_model_directory_even_with_a_tokenizer_json_in_it(cli, tmp_path, corpus_file):
+    """A finetuned model directory holds tokenizer.json too; it is not a tokenizer output."""
+    out = tmp_path / "model"
+    out.mkdir()
+    (out / "tokenizer.json").write_text("{}")
+    (out / "model.safetensors").write_bytes(b"weights")
+    (out / "llmkit_config.yaml").write_text("stage: finetune\n")
+    cfg = _write_config(tmp_path / "tok.yaml", corpus_file, out, type="char")
+    for args in ([], ["--force"]):
+        result = cli("tokenizer", "train", cfg, *args)
+        assert result.exit_code == 2
+        assert "holds a `llmkit finetune` output; nothing was written" in result.stderr
+    assert (out / "model.safetensors").read_bytes() == b"weights"
+    assert (out / "tokenizer.json").read_text() == "{}"
 
 
 def test_refuses_to_overwrite_a_directory_that_is_not_a_tokenizer(tmp_path, corpus_file):
     out = tmp_path / "results"
     out.mkdir()
     (out / "precious.txt").write_text("keep me")
-    with pytest.raises(ConfigError, match="not a tokenizer directory"):
-        train_tokenizer(_config(corpus_file, out, "tokenizer.type=char"))
+    with pytest.raises(ConfigError, match="files llmkit did not write .precious.txt."):
+        train_tokenizer(_config(corpus_file, out, "tokenizer.type=char"), force=True)
     assert (out / "precious.txt").read_text() == "keep me"
+
+
+def test_tokenizer_directory_gets_the_modes_the_umask_gives(tmp_path, corpus_file):
+    import os
+
+    previous = os.umask(0o022)
+    try:
+        _train(corpus_file, tmp_path / "tok", "tokenizer.type=char")
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "tok").stat().st_mode & 0o777 == 0o755
+    assert {p.stat().st_mode & 0o777 for p in (tmp_path / "tok").iterdir()} == {0o644}
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,9 @@ SetOpt = typer.Option(
 ResumeOpt = typer.Option(
     False, "--resume", help="Continue from the latest checkpoint in output_dir."
 )
+ForceOpt = typer.Option(
+    False, "--force", help="Replace this command's own earlier output in the output directory."
+)
 DryRunOpt = typer.Option(
     False, "--dry-run", help="Check config, model and data, run one step, write nothing."
 )

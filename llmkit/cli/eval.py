@@ -4,7 +4,7 @@ from pathlib import Path
 
 import typer
 
-from llmkit.cli.common import SetOpt
+from llmkit.cli.common import ForceOpt, SetOpt
 
 EXAMPLE = (
     "Example: llmkit eval --predictions hyp.txt --references ref.txt --metric bleu "
@@ -40,6 +40,7 @@ def eval_(
         [], "--fail-under", help="Gate metric=value; exit 1 when missed (repeatable)."
     ),
     set_: list[str] = SetOpt,
+    force: bool = ForceOpt,
 ) -> None:
     """Score predictions against references, or a model on a dataset; gate CI with --fail-under."""
     from llmkit.config.eval import load_eval_config
@@ -49,4 +50,4 @@ def eval_(
     flags = dict(predictions=predictions, references=references, models=models, data=data,
                  task=task, metrics=metrics, output=output, output_dir=output_dir)  # fmt: skip
     cfg = load_eval_config(config, set_, flags, parse_gates(fail_under))
-    run_eval(cfg)
+    run_eval(cfg, force=force)

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import typer
 
-from llmkit.cli.common import SetOpt
+from llmkit.cli.common import ForceOpt, SetOpt
 
 EXAMPLE = (
     'Example: llmkit generate runs/pretrain --prompt "To be, or not" '
@@ -26,10 +26,11 @@ def generate(
         False, "--interactive", help="Read prompts from stdin and stream the output."
     ),
     set_: list[str] = SetOpt,
+    force: bool = ForceOpt,
 ) -> None:
     """Generate text: greedy by default; beams and sampling via --set generation.…"""
     from llmkit.config.generate import load_generate_config
     from llmkit.generation import run_generate
 
     cfg = load_generate_config(config, set_, model_dir, prompts, input_file)
-    run_generate(cfg, interactive=interactive)
+    run_generate(cfg, interactive=interactive, force=force)

@@ -12,7 +12,9 @@ EXAMPLE = "Example: llmkit preprocess configs/tiny-preprocess.yaml --set block_s
 def preprocess(
     config: Path = ConfigArg,
     set_: list[str] = SetOpt,
-    force: bool = typer.Option(False, "--force", help="Rebuild even if a matching cache exists."),
+    force: bool = typer.Option(
+        False, "--force", help="Rebuild even if a matching cache exists; replace an earlier one."
+    ),
 ) -> None:
     """Clean, split, tokenize and pack raw text into a datasets Arrow directory + manifest."""
     from llmkit.config.load import load_config

@@ -149,5 +149,6 @@ class TokenizerTrainConfig(Section):
     batch_size: int = Field(1000, ge=1)
     """Rows handed to the trainer at a time; the corpus is streamed, never held in memory."""
     output_dir: str = "runs/tokenizer"
-    """Directory to write (tokenizer.json, tokenizer_config.json, llmkit_config.yaml). An existing
-    tokenizer directory there is replaced only once the new one is complete."""
+    """Directory to write (tokenizer.json, tokenizer_config.json, llmkit_config.yaml). It must be
+    new or empty; an earlier tokenizer there is replaced only with --force, once the new one is
+    complete."""

@@ -1,15 +1,12 @@
-"""Content-hash caching and atomic output directories for preprocessing.
+"""Content-hash caching for preprocessing.
 
 The cache key covers what decides the output: every input file's resolved path, size and
 modification time, the config (minus keys that only change speed or the location), the tokenizer's
 full serialized form and the output format version. A matching manifest means "already done".
 """
 
-import contextlib
 import hashlib
 import json
-import os
-import shutil
 from pathlib import Path
 
 from llmkit.config.data import DataConfig
@@ -90,44 +87,23 @@ def cached_manifest(out_dir: Path, key: str) -> dict | None:
     return data if data.get("cache_key") == key else None
 
 
-def _pid_alive(pid: int) -> bool:
+def what_changed(out_dir: Path, cfg, inputs: list[dict], tokenizer: dict | None) -> str:
+    """Which of config, input files and tokenizer differ from the manifest in `out_dir`."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _remove_stale_temp_dirs(final: Path) -> None:
-    """Temp dirs of runs that were killed (their process no longer exists)."""
-    for stale in final.parent.glob(f".{final.name}.tmp-*"):
-        pid = stale.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not _pid_alive(int(pid)):
-            shutil.rmtree(stale, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def atomic_directory(final: Path):
-    """Yield a temporary sibling of `final`; rename it to `final` only if the block completes.
-
-    On any error (or Ctrl-C) the temporary directory is removed and `final` is left as it was,
-    so a directory at `final` is always a finished one.
-    """
-    final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temp_dirs(final)
-    tmp = final.parent / f".{final.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    old = final.parent / f".{final.name}.old-{os.getpid()}"
-    if final.exists():
-        os.replace(final, old)
-    os.replace(tmp, final)
-    shutil.rmtree(old, ignore_errors=True)
+        saved = json.loads((out_dir / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return "it has no readable manifest.json"
+    changed = [
+        name
+        for name, now, before in (
+            ("the config", config_hash(cfg), saved.get("config_hash")),
+            ("the input files", inputs, saved.get("inputs")),
+            (
+                "the tokenizer",
+                tokenizer and tokenizer["sha256"],
+                (saved.get("tokenizer") or {}).get("sha256"),
+            ),
+        )  # fmt: skip
+        if now != before
+    ]
+    return " and ".join(changed) if changed else "its format changed"

@@ -18,18 +18,19 @@ from llmkit.config.load import save_resolved_config
 from llmkit.config.preprocess import PreprocessConfig
 from llmkit.data import report
 from llmkit.data.cache import (
-    atomic_directory,
     cache_key,
     cached_manifest,
     config_hash,
     input_fingerprint,
     tokenizer_identity,
+    what_changed,
 )
 from llmkit.data.cleaning import clean_dataset
 from llmkit.data.packing import check_block_size, pack_split, require_blocks, separator_id
 from llmkit.data.sources import SPLITS, read_split, require_columns
 from llmkit.data.splitting import make_splits
 from llmkit.errors import ConfigError
+from llmkit.outputs import stage_of_output, staged_output_dir
 
 
 def load_tokenizer(name: str):
@@ -92,18 +93,29 @@ def load_clean_splits(
     return DatasetDict(splits)
 
 
-def run_preprocess(cfg: PreprocessConfig, force: bool = False) -> Path:
-    """Build (or reuse) the preprocessed directory for `cfg`; returns its path."""
+def run_preprocess(
+    cfg: PreprocessConfig, force: bool = False, output_key: str = "output_dir"
+) -> Path:
+    """Build (or reuse) the preprocessed directory for `cfg`; returns its path. An earlier output
+    made with other settings is replaced only with `force`; errors name output_dir as `output_key`."""
     out = Path(cfg.output_dir)
     tokenizer = _tokenizer_for(cfg)
-    key = cache_key(cfg, input_fingerprint(cfg.data), tokenizer_identity(tokenizer))
+    inputs, identity = input_fingerprint(cfg.data), tokenizer_identity(tokenizer)
+    key = cache_key(cfg, inputs, identity)
     cached = None if force else cached_manifest(out, key)
     if cached is not None:
         report.console.print(f"[green]up to date[/]: {out} (same inputs, config and tokenizer; "
                              "--force rebuilds)")  # fmt: skip
         return out
+    if not force and stage_of_output(out) == "preprocess":
+        raise ConfigError(
+            f"{output_key}: {out} holds a preprocessed dataset made with other settings "
+            f"({what_changed(out, cfg, inputs, identity)} changed)",
+            f"rebuild it with `llmkit preprocess CONFIG --force`, or choose another {output_key}",
+        )
     started = time.time()
-    with _quiet_datasets(), report.new_progress() as progress, atomic_directory(out) as tmp:
+    staged = staged_output_dir(out, "preprocess", force, output_key)
+    with _quiet_datasets(), report.new_progress() as progress, staged as tmp:
         column = _text_column(cfg.data)
         splits, dropped = clean_splits(
             cfg.data, cfg.cleaning, cfg.split, [column], cfg.num_proc, progress=progress

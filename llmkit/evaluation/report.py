@@ -2,7 +2,6 @@
 predictions.jsonl, and the --fail-under gates."""
 
 import json
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,9 +85,20 @@ def scores_json(results: list[SystemResult], cfg: EvalConfig) -> dict[str, Any]:
     return {"systems": [one(r) for r in results], "data": data, "config": config}
 
 
-def write_outputs(results: list[SystemResult], cfg: EvalConfig) -> None:
+def check_outputs(cfg: EvalConfig, force: bool) -> None:
+    """Before any scoring: --output and --output-dir may only replace an earlier eval's."""
+    from llmkit.outputs import check_output_dir, check_output_file
+
+    if cfg.output is not None:
+        check_output_file(Path(cfg.output), "eval", force, "output")
+    if cfg.output_dir is not None:
+        check_output_dir(Path(cfg.output_dir), "eval", force)
+
+
+def write_outputs(results: list[SystemResult], cfg: EvalConfig, force: bool = False) -> None:
     """scores.json (and predictions*.jsonl, resolved config) into output_dir; the JSON to output."""
     from llmkit.config.load import save_resolved_config
+    from llmkit.outputs import staged_output_dir
 
     payload = json.dumps(scores_json(results, cfg), indent=2, ensure_ascii=False) + "\n"
     if cfg.output is not None:
@@ -99,22 +109,16 @@ def write_outputs(results: list[SystemResult], cfg: EvalConfig) -> None:
         tmp.replace(out)
     if cfg.output_dir is None:
         return
-    final = Path(cfg.output_dir)
-    tmp_dir = final.with_name(final.name + ".tmp")
-    shutil.rmtree(tmp_dir, ignore_errors=True)
-    tmp_dir.mkdir(parents=True)
-    (tmp_dir / "scores.json").write_text(payload, encoding="utf-8")
-    for i, result in enumerate(results):
-        if result.rows is None:
-            continue
-        name = "predictions.jsonl" if len(results) == 1 else f"predictions-{i + 1}.jsonl"
-        with open(tmp_dir / name, "w", encoding="utf-8") as f:
-            for row in result.rows:
-                f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    save_resolved_config(cfg, tmp_dir)
-    if final.exists():
-        shutil.rmtree(final)
-    tmp_dir.rename(final)
+    with staged_output_dir(Path(cfg.output_dir), "eval", force) as tmp_dir:
+        (tmp_dir / "scores.json").write_text(payload, encoding="utf-8")
+        for i, result in enumerate(results):
+            if result.rows is None:
+                continue
+            name = "predictions.jsonl" if len(results) == 1 else f"predictions-{i + 1}.jsonl"
+            with open(tmp_dir / name, "w", encoding="utf-8") as f:
+                for row in result.rows:
+                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        save_resolved_config(cfg, tmp_dir)
 
 
 def parse_gates(texts: list[str]) -> dict[str, float]:

@@ -1,14 +1,22 @@
 """The `llmkit eval` stage: score, show, write, then apply the quality gates."""
 
 from llmkit.config.eval import EvalConfig
-from llmkit.evaluation.report import SystemResult, check_gates, print_table, write_outputs
+from llmkit.evaluation.report import (
+    SystemResult,
+    check_gates,
+    check_outputs,
+    print_table,
+    write_outputs,
+)
 
 
-def run_eval(cfg: EvalConfig) -> list[SystemResult]:
+def run_eval(cfg: EvalConfig, force: bool = False) -> list[SystemResult]:
     """File mode or model mode → one result per system, shown side by side and written out.
 
-    Gates are checked last, so a failing CI run still leaves its scores.json behind.
+    Gates are checked last, so a failing CI run still leaves its scores.json behind. Outputs are
+    checked first: an earlier eval's are replaced only with `force`, anything else never.
     """
+    check_outputs(cfg, force)
     if cfg.file_mode:
         from llmkit.evaluation.files import evaluate_files
 
@@ -18,6 +26,6 @@ def run_eval(cfg: EvalConfig) -> list[SystemResult]:
 
         results = [evaluate_model(cfg, model_dir) for model_dir in cfg.models]
     print_table(results, cfg.data if not cfg.file_mode else None)
-    write_outputs(results, cfg)
+    write_outputs(results, cfg, force)
     check_gates(results, cfg.fail_under)
     return results

@@ -20,7 +20,7 @@ def dataset_directory(cfg: PretrainConfig) -> Path:
     if cfg.data.preprocess is not None:
         from llmkit.data.preprocess import run_preprocess
 
-        return Path(run_preprocess(cfg.data.preprocess))
+        return Path(run_preprocess(cfg.data.preprocess, output_key="data.preprocess.output_dir"))
     directory = Path(cfg.data.dataset_dir)
     if not (directory / "dataset_dict.json").is_file() or not (directory / "tokenizer").is_dir():
         raise DataError(

@@ -13,9 +13,13 @@ from pathlib import Path
 
 from llmkit.config.load import save_resolved_config
 from llmkit.errors import CheckpointError
+from llmkit.outputs import command_name, give_umask_modes, is_empty_dir, stage_of_output
+from llmkit.train.lock import LOCK_FILE
 from llmkit.train.state import STATE_FILE, TrainState
 
 CHECKPOINTS = "checkpoints"
+# What a training run writes before its first checkpoint (a run killed then can be resumed).
+_RUN_FILES = {"metrics.jsonl", "tensorboard", "loss_curve.png", CHECKPOINTS, LOCK_FILE}
 
 
 class _TiedWeightsNotice(logging.Filter):
@@ -51,10 +55,13 @@ def latest_checkpoint(output_dir: Path) -> Path | None:
     return found[-1][1] if found else None
 
 
-def resolve_resume(output_dir: Path, resume: str) -> Path | None:
+def resolve_resume(output_dir: Path, resume: str, stage: str) -> Path | None:
     """The checkpoint to continue from, or None for a fresh run. A fresh run into a non-empty
-    output_dir is refused: it would mix two runs' metrics and overwrite a model."""
+    output_dir is refused: it would mix two runs' metrics and overwrite a model. Continuing is
+    refused too unless output_dir is new, empty or a `stage` run (finished, or killed)."""
     output_dir = Path(output_dir)
+    if resume != "never":
+        _check_is_own_run(output_dir, stage)
     if resume == "auto":
         return latest_checkpoint(output_dir)
     if resume != "never":
@@ -65,7 +72,7 @@ def resolve_resume(output_dir: Path, resume: str) -> Path | None:
                 f"use a directory under {checkpoint_root(output_dir)} or train.resume=auto",
             )
         return path
-    if output_dir.is_dir() and any(output_dir.iterdir()):
+    if output_dir.is_dir() and not is_empty_dir(output_dir, ignore=(LOCK_FILE,)):
         latest = latest_checkpoint(output_dir)
         found = f"it has checkpoints up to {latest.name}" if latest else "it is not empty"
         raise CheckpointError(
@@ -74,6 +81,39 @@ def resolve_resume(output_dir: Path, resume: str) -> Path | None:
             "or choose a new output_dir",
         )
     return None
+
+
+def _check_is_own_run(output_dir: Path, stage: str) -> None:
+    if not output_dir.is_dir() or is_empty_dir(output_dir, ignore=(LOCK_FILE,)):
+        return
+    latest = latest_checkpoint(output_dir)
+    found = stage_of_output(output_dir) or (latest and stage_of_output(latest))
+    if found == stage:
+        return
+    names = [p.name for p in output_dir.iterdir()]
+    if found is None and all(n in _RUN_FILES or n.startswith(".final-") for n in names):
+        return  # a run killed before its first checkpoint
+    what = f"a `{command_name(found)}` output" if found else "files llmkit did not write"
+    raise CheckpointError(
+        f"output_dir {output_dir} is not a `{command_name(stage)}` run (it holds {what}); "
+        "nothing was written",
+        "choose another output_dir",
+    )
+
+
+def remove_leftovers(output_dir: Path, report=print) -> None:
+    """Hidden directories a kill leaves behind: a checkpoint half-way through deletion or saving
+    (checkpoints/.deleting-step-N, .tmp-step-N) and a final model being staged (.final-*).
+    Only llmkit's own names are touched; call it holding the run's lock."""
+    output_dir = Path(output_dir)
+    root = checkpoint_root(output_dir)
+    found = [*output_dir.glob(".final-*")]
+    if root.is_dir():
+        found += [*root.glob(".deleting-step-*"), *root.glob(".tmp-step-*")]
+    for path in sorted(found):
+        if path.is_dir():
+            shutil.rmtree(path)
+            report(f"removed {path}, left by a run that was stopped while writing it")
 
 
 def _remove(path: Path) -> None:
@@ -98,6 +138,7 @@ def save_checkpoint(accelerator, output_dir: Path, state: TrainState, run_cfg) -
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         save_resolved_config(run_cfg, tmp)
+        give_umask_modes(tmp)
         state.save(tmp)  # last: its presence marks the checkpoint complete
         _fsync_dir(tmp)
         if final.exists():
@@ -129,6 +170,7 @@ def publish_model(staging: Path, output_dir: Path) -> None:
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "config.json").unlink(missing_ok=True)
+    give_umask_modes(staging)
     _fsync_dir(staging)
     names = sorted(p.name for p in staging.iterdir())
     names.sort(key=lambda n: n == "config.json")

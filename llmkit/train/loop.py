@@ -13,8 +13,9 @@ and metrics; everything else lives here:
 Run it on several processes with `accelerate launch [--num_processes N] -m llmkit …`.
 """
 
+import contextlib
 import math
-import tempfile
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from llmkit.errors import DataError, UserError
 from llmkit.train import checkpoint as ckpt
 from llmkit.train.batches import EpochShuffleSampler, SeededCollate, make_loader, micro_batch_stream
 from llmkit.train.host_memory import keep_freed_host_memory
+from llmkit.train.lock import RunLock
 from llmkit.train.optim import build_optimizer, build_scheduler
 from llmkit.train.precision import accelerate_precision
 from llmkit.train.signals import StopSignals, TrainingInterrupted
@@ -68,9 +70,24 @@ class Run:
 
 def train(run_cfg, task, output_dir, train_cfg: TrainConfig, dry_run: bool = False) -> Path:
     """Train `task`'s model; returns output_dir holding the final Hugging Face model.
-    With dry_run: report sizes, show one batch, run one optimizer step and write nothing."""
+    With dry_run: report sizes, show one batch, run one optimizer step and write nothing.
+
+    The run holds output_dir's lock (llmkit.train.lock) from before the resume check to the end,
+    so a second run on the same directory stops at once; a kill's leftovers are removed first."""
     output_dir = Path(output_dir)
-    resume_from = None if dry_run else ckpt.resolve_resume(output_dir, train_cfg.resume)
+    if dry_run:
+        return _train(run_cfg, task, output_dir, train_cfg, None, dry_run=True)
+    first = int(os.environ.get("RANK", "0")) == 0  # one lock per run, not per process
+    with RunLock(output_dir) if first else contextlib.nullcontext():
+        resume_from = ckpt.resolve_resume(output_dir, train_cfg.resume, run_cfg.stage)
+        if first:
+            ckpt.remove_leftovers(output_dir)
+        return _train(run_cfg, task, output_dir, train_cfg, resume_from)
+
+
+def _train(
+    run_cfg, task, output_dir: Path, train_cfg: TrainConfig, resume_from, dry_run: bool = False
+) -> Path:
     _forget_previous_accelerator()
     keep_freed_host_memory()
     accelerator = Accelerator(
@@ -124,8 +141,6 @@ def _launched_without_gpus() -> bool:
     """Several processes (accelerate launch --multi_gpu / torchrun) on a machine without GPUs:
     run them on the CPU over gloo. (`accelerate launch --cpu` starts a single process unless
     it is given an MPI hostfile.)"""
-    import os
-
     several = int(os.environ.get("WORLD_SIZE", "1")) > 1
     return several and not torch.accelerator.is_available()
 
@@ -396,7 +411,9 @@ def _save_final_model(run: Run, state: TrainState) -> Path:
     sharded = acc.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED)
     state_dict = acc.get_state_dict(run.model) if sharded else None
     if acc.is_main_process:
-        staging = Path(tempfile.mkdtemp(prefix=".final-", dir=run.output_dir))
+        # mkdir, not tempfile.mkdtemp: the published files keep the modes the umask gives.
+        staging = run.output_dir / f".final-{os.getpid()}"
+        staging.mkdir()
         model.save_pretrained(staging, state_dict=state_dict, safe_serialization=True)
         run.task.save_artifacts(model, str(staging))
         save_resolved_config(run.run_cfg, staging)

@@ -5,6 +5,7 @@ state, safe in headless training jobs.
 """
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,22 +15,24 @@ PNG_NAME = "loss_curve.png"
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:
-    """Rows of a metrics.jsonl. A run killed mid-write can leave a torn last line; it is skipped.
+    """Rows of a metrics.jsonl. A run killed mid-write leaves a torn line (a resume from before
+    llmkit truncated it may have written after it); torn lines are skipped with a warning.
     When a resumed run logged a step again, the later row wins (it belongs to the weights that
     were kept)."""
     latest: dict[tuple[str, int], dict[str, Any]] = {}
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
         except json.JSONDecodeError:
-            if number == len(lines):
-                continue
-            raise DataError(
-                f"{path}:{number}: not a JSON object; fix or delete that line and run again"
-            ) from None
+            print(
+                f"warning: {path}:{number}: skipped a torn line (not JSON; a run killed while "
+                "writing it leaves one)",
+                file=sys.stderr,
+            )
+            continue
         if not isinstance(row, dict) or "step" not in row or "split" not in row:
             raise DataError(f"{path}:{number}: a metrics row needs 'step' and 'split' keys")
         latest[(row["split"], int(row["step"]))] = row

@@ -15,6 +15,7 @@ tokens_per_s; any other key is logged and shown as it comes.
 
 import json
 import math
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -93,6 +94,23 @@ def format_metrics(metrics: dict[str, float]) -> str:
     return " | ".join(parts)
 
 
+def drop_torn_last_line(path: Path) -> int:
+    """Truncate a last line that a kill cut short (no newline, or not JSON), so that rows a
+    resumed run appends do not follow it; returns the bytes removed."""
+    if not path.is_file():
+        return 0
+    data = path.read_bytes()
+    start = data.rstrip(b"\n").rfind(b"\n") + 1
+    if data.endswith(b"\n"):
+        try:
+            json.loads(data[start:])
+            return 0
+        except ValueError:
+            pass
+    os.truncate(path, start)
+    return len(data) - start
+
+
 class RunTracker:
     """Reports a run's progress. Metrics come in as host floats; nothing here syncs a device."""
 
@@ -116,6 +134,12 @@ class RunTracker:
             return
         self.output_dir.mkdir(parents=True, exist_ok=True)
         self._console = Console()
+        torn = drop_torn_last_line(self.metrics_path)
+        if torn:
+            self._plain(
+                f"{self.metrics_path}: removed a torn last line ({torn} bytes) that a killed run "
+                "left half-written"
+            )
         self._init_trackers(cfg, hparams)
         if cfg.live and self._console.is_terminal:
             self._progress = _live_display(self._console)

@@ -119,7 +119,7 @@ def test_label_metrics_from_files(cli, files, tmp_path):
     assert json.loads(out.read_text())["metrics"]["accuracy"] == 0.75
     tags_p = files("tp.txt", ["B-PER I-PER O", "O B-LOC"])
     tags_g = files("tg.txt", ["B-PER I-PER O", "O O"])
-    result = cli("eval", "-p", tags_p, "-r", tags_g, "-m", "seqeval", "--output", out)
+    result = cli("eval", "-p", tags_p, "-r", tags_g, "-m", "seqeval", "--output", out, "--force")
     assert json.loads(out.read_text())["metrics"]["precision"] == 0.5
 
 
@@ -172,3 +172,28 @@ def test_length_mismatch_points_at_blank_lines(cli, files):
     result = cli("eval", "-p", files("hyp.txt", ["a", "", "b", "c"]), "-r", files("ref.txt", REF))
     assert result.exit_code == 2
     assert "has 4 lines but" in result.output and "hyp.txt has 1 blank line)" in result.output
+
+
+def test_outputs_replace_only_an_earlier_eval_and_only_with_force(cli, files, tmp_path):
+    hyp, ref = files("hyp.txt", HYP), files("ref.txt", REF)
+    users_dir, users_file = tmp_path / "mine", tmp_path / "mine.json"
+    users_dir.mkdir()
+    (users_dir / "notes.txt").write_text("my notes")
+    users_file.write_text('{"mine": true}')
+    for where in (["--output-dir", users_dir], ["--output", users_file]):
+        for force in ([], ["--force"]):
+            result = cli("eval", "-p", hyp, "-r", ref, "-m", "bleu", *where, *force)
+            assert result.exit_code == 2
+            assert "nothing was written" in result.stderr and len(result.stderr.splitlines()) == 1
+    assert (users_dir / "notes.txt").read_text() == "my notes" and len(
+        list(users_dir.iterdir())
+    ) == 1
+    assert users_file.read_text() == '{"mine": true}'
+
+    outputs = ["--output-dir", tmp_path / "run", "--output", tmp_path / "scores.json"]
+    assert cli("eval", "-p", hyp, "-r", ref, "-m", "bleu", *outputs).exit_code == 0
+    again = cli("eval", "-p", hyp, "-r", ref, "-m", "chrf", *outputs)
+    assert again.exit_code == 2 and "earlier `llmkit eval` output" in again.stderr
+    assert cli("eval", "-p", hyp, "-r", ref, "-m", "chrf", *outputs, "--force").exit_code == 0
+    assert set(json.loads((tmp_path / "run" / "scores.json").read_text())["metrics"]) == {"chrf"}
+    assert set(json.loads((tmp_path / "scores.json").read_text())["metrics"]) == {"chrf"}

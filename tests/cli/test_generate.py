@@ -70,3 +70,21 @@ def test_a_model_that_is_neither_a_directory_nor_loadable_exits_2(cli, tmp_path)
     result = cli("generate", str(tmp_path / "no-such-model"), "--prompt", "hi")
     assert result.exit_code == 2
     assert "cannot load" in result.stderr and "no such local directory" in result.stderr
+
+
+def test_output_dir_is_refused_unless_empty_or_an_earlier_generate_with_force(
+    cli, gpt2_dir, tmp_path
+):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("my notes")
+    args = ["generate", gpt2_dir, "--prompt", "ROMEO:", "--set", "generation.max_new_tokens=2"]
+    result = cli(*args, "--set", f"output_dir={mine}", "--force")
+    assert result.exit_code == 2 and "files llmkit did not write (notes.txt)" in result.stderr
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
+
+    out = tmp_path / "gen"
+    assert cli(*args, "--set", f"output_dir={out}").exit_code == 0
+    again = cli(*args, "--set", f"output_dir={out}")
+    assert again.exit_code == 2 and "earlier `llmkit generate` output" in again.stderr
+    assert cli(*args, "--set", f"output_dir={out}", "--force").exit_code == 0

@@ -64,27 +64,61 @@ def test_preprocess_writes_blocks_manifest_tokenizer_and_config(cli, make_config
     assert tokenizer.eos_token_id in dd["train"][0]["input_ids"]
 
 
-def test_same_inputs_reuse_the_output_and_force_or_changes_rebuild(cli, make_config, corpus_file):
+def test_same_inputs_reuse_the_output_and_changes_rebuild_only_with_force(
+    cli, make_config, corpus_file
+):
     config = make_config()
     assert cli("preprocess", config).exit_code == 0
     out = corpus_file.parent / "out"
-    marker = out / "marker"
-    marker.write_text("from the first run")
+    manifest = (out / "manifest.json").read_text()
 
-    assert cli("preprocess", config, "--set", "num_proc=1").exit_code == 0
-    assert marker.exists(), "same inputs + config + tokenizer must reuse the output"
+    result = cli("preprocess", config, "--set", "num_proc=1")
+    assert result.exit_code == 0 and "up to date" in result.output
+    assert (out / "manifest.json").read_text() == manifest, "same inputs must reuse the output"
 
-    assert cli("preprocess", config, "--force").exit_code == 0
-    assert not marker.exists(), "--force must rebuild"
+    result = cli("preprocess", config, "--set", "block_size=16")
+    assert result.exit_code == 2
+    assert "other settings (the config changed)" in result.output and "--force" in result.output
+    assert (out / "manifest.json").read_text() == manifest, "no silent rebuild"
+    assert cli("preprocess", config, "--set", "block_size=16", "--force").exit_code == 0
+    assert json.loads((out / "manifest.json").read_text())["block_size"] == 16
 
-    marker.write_text("second")
-    assert cli("preprocess", config, "--set", "block_size=16").exit_code == 0
-    assert not marker.exists(), "a changed config must rebuild"
-    marker.write_text("third")
     with corpus_file.open("a", encoding="utf-8") as f:
         f.write("A brand new line of text for the corpus.\n")
-    assert cli("preprocess", config, "--set", "block_size=16").exit_code == 0
-    assert not marker.exists(), "a changed input file must rebuild"
+    result = cli("preprocess", config, "--set", "block_size=16")
+    assert result.exit_code == 2 and "(the input files changed)" in result.output
+    assert cli("preprocess", config, "--set", "block_size=16", "--force").exit_code == 0
+    assert cli("preprocess", config, "--set", "block_size=16").exit_code == 0  # up to date
+
+
+def _finished_training_run(run):
+    (run / "checkpoints" / "step-2").mkdir(parents=True)
+    (run / "checkpoints" / "step-2" / "state.json").write_text("{}")
+    (run / "model.safetensors").write_bytes(b"weights")
+    (run / "config.json").write_text("{}")
+    (run / "llmkit_config.yaml").write_text("stage: pretrain\n")
+
+
+def _users_own_files(run):
+    run.mkdir()
+    (run / "notes.txt").write_text("my notes")
+
+
+@pytest.mark.parametrize("holder", [_finished_training_run, _users_own_files])
+@pytest.mark.parametrize("force", [False, True])
+def test_a_directory_holding_anything_else_is_refused_and_kept(
+    holder, force, cli, make_config, tmp_path
+):
+    target = tmp_path / "precious"
+    holder(target)
+    before = sorted(str(p.relative_to(target)) for p in target.rglob("*"))
+    args = ["--force"] if force else []
+    result = cli("preprocess", make_config(), "--set", f"output_dir={target}", *args)
+    assert result.exit_code == 2
+    [line] = result.output.strip().splitlines()
+    assert f"output_dir: {target} is not empty" in line and "nothing was written" in line
+    assert sorted(str(p.relative_to(target)) for p in target.rglob("*")) == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 
 def test_interrupted_run_leaves_no_finished_looking_output(cli, make_config, monkeypatch):

@@ -43,9 +43,9 @@ def test_padding_carries_no_loss_and_sums_match_transformers(task):
         mean = model(**batch).loss  # transformers shifts and averages over labels != -100
         total = task.loss_sum(model, batch)
         per_row = task.evaluate_batch(model, batch)
-    assert total == pytest.approx(mean * 5, rel=1e-5)
+    assert total.item() == pytest.approx(mean.item() * 5, rel=1e-5)
     assert per_row["n_items"].tolist() == [4, 1]
-    assert per_row["loss_sum"].sum() == pytest.approx(total, rel=1e-5)
+    assert per_row["loss_sum"].sum().item() == pytest.approx(total.item(), rel=1e-5)
     metrics = task.compute_metrics([per_row])
     assert metrics["loss"] == pytest.approx(mean.item(), rel=1e-5)
     assert metrics["perplexity"] == pytest.approx(mean.exp().item(), rel=1e-5)

@@ -49,10 +49,10 @@ def test_masking_statistics_follow_the_80_10_10_rule(tmp_path, masked_tokenizer_
 
     assert not (chosen & special).any()  # [CLS], [SEP], [PAD] never carry loss
     assert torch.equal(batch["labels"][chosen], originals[chosen])
-    assert chosen.sum() / (~special).sum() == pytest.approx(0.15, abs=0.01)
+    assert (chosen.sum() / (~special).sum()).item() == pytest.approx(0.15, abs=0.01)
     inputs = batch["input_ids"][chosen]
-    masked = (inputs == tok.mask_token_id).float().mean()
-    unchanged = (inputs == originals[chosen]).float().mean()
+    masked = (inputs == tok.mask_token_id).float().mean().item()
+    unchanged = (inputs == originals[chosen]).float().mean().item()
     assert masked == pytest.approx(0.8, abs=0.03)
     assert unchanged == pytest.approx(0.1, abs=0.03)
     assert 1 - masked - unchanged == pytest.approx(0.1, abs=0.03)  # random replacements
@@ -67,7 +67,8 @@ def test_mlm_probability_is_configurable(tmp_path, masked_tokenizer_dir, corpus_
     originals, batch = _big_batch(task)
     ordinary = ~torch.isin(originals, torch.tensor(task.tokenizer.all_special_ids))
     ordinary &= batch.get("attention_mask", torch.ones_like(originals)).bool()
-    assert (batch["labels"] != -100).sum() / ordinary.sum() == pytest.approx(0.4, abs=0.02)
+    chosen_fraction = ((batch["labels"] != -100).sum() / ordinary.sum()).item()
+    assert chosen_fraction == pytest.approx(0.4, abs=0.02)
 
 
 def test_whole_word_masking_chooses_all_pieces_of_a_word(
@@ -85,7 +86,7 @@ def test_whole_word_masking_chooses_all_pieces_of_a_word(
     ordinary = ~torch.isin(originals, torch.tensor(task.tokenizer.all_special_ids))
     ordinary &= batch.get("attention_mask", torch.ones_like(originals)).bool()
     words = ordinary & ~continuation
-    chosen_words = (chosen & ~continuation).sum() / words.sum()
+    chosen_words = ((chosen & ~continuation).sum() / words.sum()).item()
     assert chosen_words == pytest.approx(0.15, abs=0.02)
 
 
@@ -118,4 +119,5 @@ def test_loss_is_summed_over_the_masked_tokens_only(tmp_path, masked_tokenizer_d
     with torch.no_grad():
         mean = model(**batch).loss  # transformers: mean over labels != -100
         total = task.loss_sum(model, batch)
-    assert total == pytest.approx(mean * task.count_loss_items(batch), rel=1e-5)
+    expected = mean.item() * int(task.count_loss_items(batch))
+    assert total.item() == pytest.approx(expected, rel=1e-5)

@@ -52,3 +52,16 @@ def test_resumed_steps_keep_the_latest_row_and_torn_last_line_is_skipped(tmp_pat
         f.write('{"step": 30, "spl')  # killed mid-write
     rows = read_metrics(run / "metrics.jsonl")
     assert [(r["step"], r["loss"]) for r in rows] == [(10, 3.0), (20, 2.5)]
+
+
+def test_plot_skips_a_torn_line_in_the_middle_with_a_warning(tmp_path, cli, capsys):
+    """A run resumed by an llmkit that did not yet truncate torn lines wrote rows after one."""
+    run = tmp_path / "run"
+    _write_metrics(run, [{"step": 10, "split": "train", "loss": 3.0}])
+    with (run / "metrics.jsonl").open("a") as f:
+        f.write('{"step": 20, "spl' + json.dumps({"step": 20, "split": "train", "loss": 2.5}))
+        f.write("\n" + json.dumps({"step": 30, "split": "train", "loss": 2.4}) + "\n")
+    result = cli("plot", run)
+    assert result.exit_code == 0, result.output
+    assert "metrics.jsonl:2: skipped a torn line" in result.output + capsys.readouterr().err
+    assert [r["step"] for r in read_metrics(run / "metrics.jsonl")] == [10, 30]
