@@ -18,7 +18,9 @@ def export(
     fmt: str | None = typer.Option(None, "--format", "-f", help="hf, onnx or gguf."),
     output: str | None = typer.Option(None, "--output", "-o", help="Output directory."),
     config: Path | None = typer.Option(None, "--config", "-c", dir_okay=False, help="YAML."),
-    force: bool | None = typer.Option(None, "--force", help="Replace a non-empty --output."),
+    force: bool | None = typer.Option(
+        None, "--force", help="Replace an earlier export in --output."
+    ),
     merge_lora: bool | None = typer.Option(
         None, "--merge-lora/--adapter-only", help="LoRA runs: merged model (default) or adapter."
     ),

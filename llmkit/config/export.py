@@ -46,9 +46,10 @@ class ExportConfig(Section):
     """hf: a self-contained Hugging Face directory + README.md model card; onnx; gguf."""
     output_dir: str | None = None
     """Where the export goes; written to a temporary sibling and renamed into place when
-    complete. Must not exist or be empty unless force is set."""
+    complete. Must be new, empty, or an earlier export output (with force)."""
     force: bool = False
-    """Replace a non-empty output_dir (only what is in it is deleted, after the export succeeds)."""
+    """Replace an earlier `llmkit export` output in output_dir (after the new export succeeded).
+    A directory holding anything else is never replaced."""
     dtype: Literal["fp32", "fp16", "bf16"] = "fp32"
     """hf: cast the saved floating-point weights to this type."""
     merge_lora: bool = True

@@ -9,15 +9,15 @@ def run_export(cfg: ExportConfig) -> Path:
     from rich.console import Console
 
     from llmkit.config.load import save_resolved_config
-    from llmkit.export.output import check_output_dir, staged_output
+    from llmkit.export.output import check_export_output, staged_export
     from llmkit.export.source import resolve_source
 
     console = Console(highlight=False, soft_wrap=True)
     source = resolve_source(cfg.source)
-    out = check_output_dir(cfg.output_dir, cfg.force, Path(cfg.source))
+    out = check_export_output(cfg.output_dir, cfg.force, Path(cfg.source))
     exporter = _exporter(cfg.format)
     console.print(f"exporting {source.description} as {cfg.format}")
-    with staged_output(out) as staging:
+    with staged_export(out, cfg.force) as staging:
         summary = exporter(source, cfg, staging, console.print)
         save_resolved_config(cfg, staging)
     console.print(f"wrote {out}: {summary}")

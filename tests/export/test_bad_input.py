@@ -35,16 +35,27 @@ def test_gguf_for_bert_is_refused(cli, bert_classifier_dir, tmp_path):
     _nothing_written(out)
 
 
-def test_non_empty_output_needs_force(cli, gpt2_dir, tmp_path):
+def test_an_output_holding_other_files_is_refused_even_with_force(cli, gpt2_dir, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     (out / "keep.txt").write_text("mine")
-    result = cli("export", gpt2_dir, "--format", "hf", "--output", out)
-    assert result.exit_code == 2
-    assert "already exists and is not empty" in _one_error_line(result)
+    for flags in ([], ["--force"]):
+        result = cli("export", gpt2_dir, "--format", "hf", "--output", out, *flags)
+        assert result.exit_code == 2
+        assert "nothing was written" in _one_error_line(result)
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
-    assert cli("export", gpt2_dir, "--format", "hf", "--output", out, "--force").exit_code == 0
-    assert (out / "model.safetensors").is_file() and not (out / "keep.txt").exists()
+
+
+def test_an_earlier_export_is_replaced_only_with_force(cli, gpt2_dir, tmp_path):
+    out = tmp_path / "out"
+    assert cli("export", gpt2_dir, "--format", "hf", "--output", out).exit_code == 0
+    result = cli("export", gpt2_dir, "--format", "onnx", "--output", out)
+    assert result.exit_code == 2
+    assert "holds an earlier `llmkit export` output" in _one_error_line(result)
+    assert (out / "model.safetensors").is_file()
+    assert cli("export", gpt2_dir, "--format", "hf", "--output", out, "--force",
+               "--dtype", "fp16").exit_code == 0  # fmt: skip
+    assert "dtype: fp16" in (out / "llmkit_config.yaml").read_text()
 
 
 def test_unwritable_output_is_refused_before_any_work(cli, gpt2_dir, tmp_path, monkeypatch):
