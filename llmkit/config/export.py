@@ -36,15 +36,16 @@ class GgufOptions(Section):
 
 
 class ExportConfig(Section):
-    """Which model, which format, where; every field defaulted except source and output_dir."""
+    """Which model, which format, where; every field defaulted except source (the SOURCE argument)
+    and output_dir (--output)."""
 
     stage: Literal["export"] = "export"
-    source: str | None = None
+    source: str
     """A model directory (config.json + safetensors), a training run's output_dir (its saved
     model: the best validated one when the run kept the best) or a LoRA adapter directory."""
     format: ExportFormat = "hf"
     """hf: a self-contained Hugging Face directory + README.md model card; onnx; gguf."""
-    output_dir: str | None = None
+    output_dir: str
     """Where the export goes; written to a temporary sibling and renamed into place when
     complete. Must be new, empty, or an earlier export output (with force)."""
     force: bool = False
@@ -65,10 +66,6 @@ class ExportConfig(Section):
 
     @model_validator(mode="after")
     def _complete(self):
-        if self.source is None:
-            raise ValueError("source: required: the model or run directory to export")
-        if self.output_dir is None:
-            raise ValueError("output_dir: required: where to write the export (--output)")
         if not self.merge_lora and self.format != "hf":
             raise ValueError(
                 f"merge_lora: an adapter alone can only be exported as hf, not {self.format}; "
@@ -94,4 +91,6 @@ def load_export_config(
             node = node.setdefault(part, {})
         node[leaf] = value
     data = apply_overrides(data, overrides)
-    return validate(ExportConfig, data, str(path) if path is not None else "command line")
+    return validate(
+        ExportConfig, data, str(path) if path is not None else "command line", overrides
+    )
