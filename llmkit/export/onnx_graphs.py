@@ -43,8 +43,13 @@ class EncoderLogits(torch.nn.Module):
 
 class CausalWithCache(torch.nn.Module):
     def __init__(self, model):
+        import inspect
+
         super().__init__()
         self.model = model
+        # transformers 5.25 renamed `past_key_values` to `cache` (the old name warns until 5.40)
+        parameters = inspect.signature(model.forward).parameters
+        self.cache_argument = "cache" if "cache" in parameters else "past_key_values"
 
     def forward(self, input_ids, attention_mask, position_ids, past):
         from transformers import DynamicCache
@@ -56,8 +61,8 @@ class CausalWithCache(torch.nn.Module):
             input_ids=input_ids,
             attention_mask=attention_mask,
             position_ids=position_ids,
-            past_key_values=cache,
             use_cache=True,
+            **{self.cache_argument: cache},
         )
         present = [t for layer in out.past_key_values.layers for t in (layer.keys, layer.values)]
         return (out.logits, *present)

@@ -7,12 +7,14 @@ from llmkit.config.export import ExportConfig
 
 def run_export(cfg: ExportConfig) -> Path:
     from rich.console import Console
+    from transformers.utils import logging as hf_logging
 
     from llmkit.config.load import save_resolved_config
     from llmkit.export.output import check_export_output, staged_export
     from llmkit.export.source import resolve_source
 
     console = Console(highlight=False, soft_wrap=True)
+    hf_logging.disable_progress_bar()  # weight-loading bars would bury the verification lines
     source = resolve_source(cfg.source)
     out = check_export_output(cfg.output_dir, cfg.force, Path(cfg.source))
     exporter = _exporter(cfg.format)

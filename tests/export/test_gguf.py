@@ -25,6 +25,9 @@ def test_round_trip_through_transformers_gguf_loader(exported, request, model_fi
     with torch.no_grad():
         expected, got = original(**batch).logits, loaded(**batch).logits
     real = batch["attention_mask"].bool()
+    from_gguf = transformers.AutoTokenizer.from_pretrained(out, gguf_file=file.name)
+    text = "To be, or not to be: that is the question. Ünïcode!"
+    assert from_gguf(text)["input_ids"] == tokenizer(text)["input_ids"]
     if kind == "f32":
         assert (expected - got).abs()[real].max() < 1e-4
     else:  # 8-bit weights: the same next-token choices
