@@ -23,6 +23,9 @@ def eval_(
     ),
     models: list[str] = typer.Option([], "--model", help="Model directory (repeatable)."),
     data: str | None = typer.Option(None, "--data", help="Evaluation data for model mode."),
+    data_format: str | None = typer.Option(
+        None, "--data-format", help="Format of --data, e.g. conll (default: as finetuned, or auto)."
+    ),
     task: str | None = typer.Option(
         None, "--task", help="perplexity, seq2seq, causal, classification, token-classification."
     ),
@@ -48,6 +51,7 @@ def eval_(
     from llmkit.evaluation.runner import run_eval
 
     flags = dict(predictions=predictions, references=references, models=models, data=data,
-                 task=task, metrics=metrics, output=output, output_dir=output_dir)  # fmt: skip
+                 data_format=data_format, task=task, metrics=metrics, output=output,
+                 output_dir=output_dir)  # fmt: skip
     cfg = load_eval_config(config, set_, flags, parse_gates(fail_under))
     run_eval(cfg, force=force)

@@ -88,10 +88,19 @@ class EvalConfig(Section):
     data: str | None = None
     """Model mode: the evaluation data (a file, glob or `save_to_disk` directory)."""
     data_format: Format = "auto"
+    """File format of `data` (as data.format in finetuning, e.g. conll for CoNLL/BIO .txt
+    files). Unless set here, a model made by `llmkit finetune` reuses the format it was
+    finetuned with (its llmkit_config.yaml) when that was not auto."""
     columns: ColumnsConfig = Field(default_factory=ColumnsConfig)
-    """Which data columns hold text/source/target/prompt/response/label/words."""
+    """Which data columns hold text/source/target/prompt/response/label/words. A role not set
+    here reuses the column the model was finetuned with (its llmkit_config.yaml), e.g. set
+    columns.text=content when the evaluation file names its text column differently."""
     source_prefix: str = ""
-    """seq2seq: prepended to every source, e.g. "translate English to Romanian: "."""
+    """seq2seq: prepended to every source, e.g. "translate English to Romanian: ". Unless set,
+    a finetuned model reuses its task.source_prefix."""
+    max_length: int | None = Field(None, ge=2)
+    """classification / token-classification: truncate inputs to this many tokens (counted and
+    reported). null reuses the finetune run's max_length, else the model's maximum positions."""
     max_examples: int | None = Field(None, ge=1)
     """Evaluate the first N examples only; null evaluates all."""
     batch_size: int = Field(32, ge=1)

@@ -7,7 +7,7 @@ something for it, so a classification option in a seq2seq config is an "unknown 
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Discriminator, Field, Tag, model_validator
+from pydantic import BeforeValidator, Discriminator, Field, Tag, model_validator
 
 from llmkit.config.base import Section
 from llmkit.config.data import CleaningConfig, DataConfig, SplitConfig
@@ -26,13 +26,38 @@ DEFAULT_CHAT_TEMPLATE = (
 )
 
 
+def _label_file(value: Any) -> Any:
+    """task.labels given as a file name → its labels, one per line (blank lines skipped)."""
+    if not isinstance(value, str):
+        return value
+    path = Path(value)
+    if not path.is_file():
+        raise ValueError(
+            f"no label file {value!r}; give a list of names or a file with one label per line"
+        )
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"label file {value!r} is not UTF-8 text") from None
+    names = [line.strip() for line in text.splitlines() if line.strip()]
+    if not names:
+        raise ValueError(f"label file {value!r} holds no labels")
+    return names
+
+
+LabelNames = Annotated[list[str] | None, BeforeValidator(_label_file)]
+"""Label names inline, or the name of a file with one label per line (relative paths are
+relative to the directory the command runs in); the resolved config holds the list."""
+
+
 class ClassificationTask(Section):
     """One label per text or text pair (columns text, pair, label)."""
 
     type: Literal["classification"] = "classification"
-    labels: list[str] | None = None
-    """Label names in id order; null infers them from the training data (sorted). With integer
-    labels in the data, the integers are ids into this list (e.g. 0 → negative)."""
+    labels: LabelNames = None
+    """Label names in id order, or a file with one per line (labels.txt); null infers them from
+    the training data (sorted). With integer labels in the data, the integers are ids into this
+    list (e.g. 0 → negative)."""
     multi_label: bool = False
     """Each example carries a list of label names; trained with a sigmoid per label."""
     regression: bool = False
@@ -51,8 +76,9 @@ class TokenClassificationTask(Section):
     """A tag per word (columns words, label: lists of equal length), e.g. CoNLL NER in BIO."""
 
     type: Literal["token-classification"] = "token-classification"
-    labels: list[str] | None = None
-    """Tag names in id order; null infers them from the training data (sorted)."""
+    labels: LabelNames = None
+    """Tag names in id order, or a file with one per line (tags.txt); null infers them from the
+    training data (sorted)."""
     label_all_subwords: bool = False
     """Give every subword of a word the word's tag; false trains only on the first subword."""
 

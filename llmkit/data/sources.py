@@ -308,7 +308,14 @@ def require_columns(ds, names: list[str], where: str):
     with nested fields flattened so each name is a column. Lists the columns that exist."""
     if any("." in n and n not in ds.column_names for n in names):
         ds = ds.flatten()
-    missing = [n for n in names if n not in ds.column_names]
+    missing = list(dict.fromkeys(n for n in names if n not in ds.column_names))
+    if missing and looks_like_conll(ds):
+        raise DataError(
+            f"{where}: no column {', '.join(repr(m) for m in missing)}: the file was read as "
+            "plain text, but its lines look like CoNLL (a token and its tag per line, blank "
+            "lines between sentences)",
+            "set data.format: conll (llmkit eval: --data-format conll)",
+        )
     if missing:
         raise DataError(
             f"{where}: no column {', '.join(repr(m) for m in missing)}; "
@@ -316,6 +323,20 @@ def require_columns(ds, names: list[str], where: str):
             "set data.columns.<role> to one of these",
         )
     return ds
+
+
+def looks_like_conll(ds, sample: int = 500) -> bool:
+    """Whether a plain-text read (one string column) holds CoNLL/BIO lines: every non-blank line
+    has the same number (2 to 10) of whitespace-separated fields, and blank lines separate
+    sentences."""
+    if len(ds.column_names) != 1:
+        return False
+    rows = [r for r in ds[: min(sample, len(ds))][ds.column_names[0]] if isinstance(r, str)]
+    lines = [line for row in rows for line in row.split("\n")]
+    widths = {len(line.split()) for line in lines if line.strip()}
+    # blank lines are rows of their own (text_unit: line) or join a paragraph's lines
+    sentences = any(not line.strip() for line in lines) or any("\n" in row for row in rows)
+    return len(widths) == 1 and 2 <= min(widths) <= 10 and sentences
 
 
 # ---- CoNLL / BIO --------------------------------------------------------------------------------

@@ -83,18 +83,58 @@ def column(rows, name: str) -> list[Any]:
     return values
 
 
+_ROLES = {
+    "perplexity": ("text",),
+    "seq2seq": ("source", "target"),
+    "causal": ("prompt", "response"),
+    "classification": ("text", "pair", "label"),
+    "token-classification": ("words", "label"),
+}
+"""The columns (data roles) each task reads."""
+
+
+def check_columns(cfg: EvalConfig, rows, task: str, model_dir: str, reused: dict) -> None:
+    """One line for every role whose column the data lacks: the columns found, where the
+    expected name came from, and the --set that maps it."""
+    from llmkit.data.sources import looks_like_conll
+
+    names = {r: getattr(cfg.columns, r) for r in _ROLES[task] if getattr(cfg.columns, r)}
+    missing = {r: n for r, n in names.items() if n.split(".")[0] not in rows.column_names}
+    if not missing:
+        return
+    found = ", ".join(rows.column_names)
+    saved = f", the column the model was finetuned with ({model_dir}/llmkit_config.yaml)"
+    problems = [
+        f"no column '{name}' (columns: {found}) for columns.{role}"
+        + (saved if f"columns.{role}" in reused else "")
+        for role, name in missing.items()
+    ]
+    if looks_like_conll(rows):
+        hint = "its lines look like CoNLL (a token and its tag per line): add --data-format conll"
+    else:
+        free = [c for c in rows.column_names if c not in names.values()]
+        column = free[0] if len(free) == 1 else "COLUMN"
+        hint = "map it: " + " ".join(f"--set columns.{r}={column}" for r in missing)
+    raise DataError(f"data: {cfg.data}: " + "; ".join(problems), hint)
+
+
 def evaluate_model(cfg: EvalConfig, model_dir: str) -> SystemResult:
     from transformers.utils import logging as hf_logging
 
     from llmkit.evaluation import onnx_backend
+    from llmkit.evaluation.finetuned import with_finetune_settings
 
     hf_logging.disable_progress_bar()  # keep the screen for the score table
     config = load_model_config(onnx_backend.config_dir(model_dir))
     task = cfg.task or infer_task(config)
     if onnx_backend.is_onnx(model_dir):
         onnx_backend.check_task(model_dir, task)
+    cfg, reused = with_finetune_settings(cfg, onnx_backend.config_dir(model_dir))
     rows = read_rows(cfg)
+    check_columns(cfg, rows, task, model_dir, reused)
     identity = {"path": str(model_dir), "model_type": config.model_type, "task": task}
+    if reused:
+        identity["finetune_settings"] = reused
     if task in ("seq2seq", "causal"):
         return _generation_eval(cfg, model_dir, task, rows, identity)
     if task == "perplexity":

@@ -32,14 +32,19 @@ def build_finetune_task(cfg: EvalConfig, model_dir: str, config, task: str):
     from llmkit.config.data import DataConfig
     from llmkit.config.finetune import FinetuneConfig
     from llmkit.config.model import ModelConfig
+    from llmkit.tasks.finetune_common import DataReport
     from llmkit.tasks.registry import build_task
 
     finetune_cfg = FinetuneConfig(
         model=ModelConfig(pretrained=str(model_dir)),
         data=DataConfig(train=cfg.data, format=cfg.data_format, columns=cfg.columns),
         task=_task_options(config, task),
+        max_length=cfg.max_length,
     )
-    return build_task(finetune_cfg)
+    task_obj = build_task(finetune_cfg)
+    names = {"train": f"eval data {cfg.data}"}
+    task_obj.report = DataReport(split_names=names, max_length=task_obj.max_length)
+    return task_obj
 
 
 def evaluate_with_task(

@@ -121,12 +121,30 @@ def tokenize_counting_truncation(
     return enc, [i in long_rows for i in range(len(texts))]
 
 
+LENGTH_WARNING_FRACTION = 0.05
+"""Above this share of a split's examples truncated or dropped for length, the report warns."""
+
+
+def warn(message: str) -> None:
+    """A warning the user must not miss: yellow, one paragraph, printed by the main process."""
+    from accelerate import PartialState
+    from rich.console import Console
+
+    if PartialState().is_main_process:
+        Console().print(f"warning: {message}", style="bold yellow", soft_wrap=True, markup=False)
+
+
 class DataReport:
     """Rows kept, truncated and dropped per split; printed once and saved as
-    finetune_data.json next to the model, so no truncation is silent."""
+    finetune_data.json next to the model, so no truncation is silent. When more than a few
+    percent of a split's examples lose tokens to max_length it also warns."""
 
-    def __init__(self):
+    def __init__(self, split_names: dict[str, str] | None = None, max_length: int | None = None):
         self.splits: dict[str, dict[str, int]] = {}
+        self.split_names = split_names or {}
+        """How a split is named in the printed lines (eval names its one split after the data
+        file); the others are "finetune data <split>"."""
+        self.max_length = max_length
 
     def record(self, split: str, **counts: int) -> None:
         self.splits.setdefault(split, {}).update(counts)
@@ -135,7 +153,28 @@ class DataReport:
         out = []
         for split, counts in self.splits.items():
             parts = ", ".join(f"{k} {v}" for k, v in counts.items())
-            out.append(f"finetune data {split}: {parts}")
+            name = self.split_names.get(split, f"finetune data {split}")
+            out.append(f"{name}: {parts}")
+        return out
+
+    def length_warnings(self) -> list[str]:
+        """A sentence per split where truncation and length drops exceed the warning share."""
+        out = []
+        for split, counts in self.splits.items():
+            truncated = counts.get("truncated", 0)
+            dropped = counts.get("dropped_no_response_tokens", 0)
+            total = counts.get("rows", 0) + dropped
+            # SFT's dropped examples were truncated too: the larger count is the share affected
+            if not total or max(truncated, dropped) / total <= LENGTH_WARNING_FRACTION:
+                continue
+            name = self.split_names.get(split, f"finetune data {split}")
+            parts = [f"{truncated} of {total} examples ({truncated / total:.0%}) are truncated"]
+            if dropped:
+                parts.append(
+                    f"{dropped} ({dropped / total:.0%}) are dropped because no response token "
+                    "is left after truncation"
+                )
+            out.append(f"{name}: {' and '.join(parts)}")
         return out
 
     def announce(self) -> None:
@@ -144,6 +183,15 @@ class DataReport:
         if PartialState().is_main_process:
             for line in self.lines():
                 print(line, flush=True)
+        problems = self.length_warnings()
+        if problems:
+            limit = f"max_length {self.max_length}" if self.max_length else "max_length"
+            warn(
+                f"{'; '.join(problems)} at {limit}. The model is trained and scored on less "
+                "text than you gave it: raise max_length (up to the model's positions), shorten "
+                "the long examples, or check that the tokenizer suits the text (a character "
+                "tokenizer spends a token per character)."
+            )
 
     def save(self, directory: str | Path) -> None:
         path = Path(directory) / "finetune_data.json"
@@ -162,7 +210,7 @@ class FinetuneTaskBase:
         self.cfg = cfg
         self.tokenizer = load_tokenizer(cfg)
         self.max_length = resolve_max_length(cfg, self.tokenizer)
-        self.report = DataReport()
+        self.report = DataReport(max_length=self.max_length)
 
     def model_kwargs(self) -> dict[str, Any]:
         """Extra from_pretrained/from_config arguments (e.g. num_labels, id2label)."""

@@ -45,6 +45,7 @@ class SFTTask(FinetuneTaskBase):
     def prepare_datasets(self) -> DatasetDict:
         from llmkit.data.sources import load_split
 
+        self.check_template_markers()
         first = load_split(self.cfg.data, "train")
         chat = self._uses_chat(first.column_names if first is not None else [])
         cols = self.columns
@@ -107,6 +108,41 @@ class SFTTask(FinetuneTaskBase):
             if m["role"] == "assistant" and not (m["content"] or "").strip():
                 raise DataError(f"{where}: empty response (assistant content)")
         return messages
+
+    def broken_markers(self) -> dict[str, str]:
+        """{marker: what the tokenizer gives back} for the chat template's own text (role
+        markers, separators) that does not survive encode → decode or encodes to unk."""
+        content = "LLMKITCONTENT"  # survives any template; the text around it is the template's
+        user, reply = (
+            {"role": "user", "content": content},
+            {"role": "assistant", "content": content},
+        )
+        rendered = self._render([user, reply], False) + content + self._render([user], True)
+        unk = self.tokenizer.unk_token_id
+        broken = {}
+        for marker in dict.fromkeys(rendered.split(content)):
+            if not marker.strip():
+                continue
+            ids = self.tokenizer(marker, add_special_tokens=False)["input_ids"]
+            back = self.tokenizer.decode(ids, skip_special_tokens=False)
+            if (unk is not None and unk in ids) or back.strip() != marker.strip():
+                broken[marker] = back
+        return broken
+
+    def check_template_markers(self) -> None:
+        """Warn when the model could not see (or learn to write) the turn markers."""
+        from llmkit.tasks.finetune_common import warn
+
+        broken = self.broken_markers()
+        if broken:
+            shown = ", ".join(f"{m!r} becomes {b!r}" for m, b in broken.items())
+            warn(
+                f"the chat template's markers do not survive the tokenizer: {shown}. The model "
+                "cannot tell the turns apart, and a generation that needs these markers will "
+                "not find them. Use a tokenizer that can spell them (e.g. train it with the "
+                "markers as special tokens: tokenizer.special_tokens.additional), or set "
+                "task.chat_template to a template written in characters the tokenizer knows."
+            )
 
     def _render(self, messages: list[dict], generation_prompt: bool) -> str:
         return self.tokenizer.apply_chat_template(

@@ -163,3 +163,64 @@ def test_chat_file_is_detected_and_trained_on_assistant_turns(tmp_path, causal_t
     assert _loss_text(task, first).startswith("The ") and _loss_text(task, first).endswith(eos)
     evals = metric_rows(run_finetune(cfg), "validation")
     assert evals[-1]["loss"] < evals[0]["loss"]
+
+
+def _sft_run(tmp_path, tokenizer, rows: list[dict]):
+    """`llmkit finetune --dry-run` of a tiny GPT (context 64) on prompt/response rows."""
+    import json
+
+    import yaml
+    from typer.testing import CliRunner
+
+    from llmkit.cli.app import app
+
+    tmp_path.mkdir()
+    data = tmp_path / "sft.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    config = {
+        "stage": "finetune",
+        "output_dir": str(tmp_path / "run"),
+        "tokenizer": str(tokenizer),
+        "model": TINY_DECODER | {"context_length": 64},
+        "task": SFT,
+        "data": {"train": str(data)},
+        "split": {"validation_ratio": 0.0},
+        "train": {"batch_size": 2, "logging": {"live": False, "trackers": []}},
+    }
+    path = tmp_path / "sft.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    result = CliRunner().invoke(app, ["finetune", str(path), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_markers_the_tokenizer_cannot_spell_and_length_drops_warn_loudly(
+    tmp_path, corpus_lines, causal_tokenizer_dir
+):
+    """The shipped tiny GPT's setup: a character tokenizer (no '<' or '|'), context 64."""
+    from llmkit.config.tokenizer import TokenizerTrainConfig
+    from llmkit.tokenizer import train_tokenizer
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(corpus_lines[:300]) + "\n", encoding="utf-8")
+    char_dir = tmp_path / "char"
+    train_tokenizer(
+        TokenizerTrainConfig.model_validate(
+            {"data": {"train": str(corpus)}, "output_dir": str(char_dir),
+             "tokenizer": {"type": "char", "family": "causal"}}
+        )
+    )  # fmt: skip
+    long_prompt = "What says the king of France to the Duke of Burgundy? " * 2
+    examples = [{"prompt": f"Who? {i}", "response": "The king."} for i in range(10)] + [
+        {"prompt": f"{long_prompt}{i}", "response": "Nothing."} for i in range(5)
+    ]
+    output = _sft_run(tmp_path / "a", char_dir, examples)
+    warning = next(line for line in output.splitlines() if "markers do not survive" in line)
+    assert "'<|user|>\\n' becomes '<unk><unk>user<unk><unk>\\n'" in warning
+    length = next(line for line in output.splitlines() if "are dropped because" in line)
+    assert "5 of 15 examples (33%) are truncated" in length
+    assert "5 (33%) are dropped" in length and "max_length 64" in length
+
+    # a byte-level BPE spells every marker and the short examples fit: no warning
+    quiet = _sft_run(tmp_path / "b", causal_tokenizer_dir, examples[:10])
+    assert "warning" not in quiet

@@ -1,0 +1,80 @@
+"""What a model made by `llmkit finetune` was trained with, reused when it is evaluated.
+
+finetune saves its resolved config (llmkit_config.yaml) next to the model. Eval takes from it
+the data format, the column names, max_length and seq2seq's source_prefix, for each setting the
+eval config leaves unset, so `llmkit eval --model RUN --data test.tsv` reads the test file the
+way the training file was read. Label names need nothing from it: they are in the model's
+config.json (id2label, problem_type).
+"""
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from llmkit.config.data import ColumnsConfig
+from llmkit.config.eval import EvalConfig
+from llmkit.config.finetune import FinetuneConfig
+
+SAVED_CONFIG = "llmkit_config.yaml"
+
+
+def saved_finetune_config(model_dir: str | Path) -> FinetuneConfig | None:
+    """The finetune config saved with the model; None for models that llmkit did not finetune."""
+    from llmkit.config.load import read_yaml
+
+    path = Path(model_dir) / SAVED_CONFIG
+    if not path.is_file():
+        return None
+    data = read_yaml(path)
+    if data.get("stage") != "finetune":  # a pretrained model's config: nothing to reuse
+        return None
+    try:
+        return FinetuneConfig.model_validate(data)
+    except ValidationError as e:
+        # an older llmkit's config: evaluate with the eval config alone rather than refuse
+        print(
+            f"warning: {path} is not a valid finetune config, not reused ({e.errors()[0]['msg']})"
+        )
+        return None
+
+
+def with_finetune_settings(cfg: EvalConfig, model_dir: str | Path) -> tuple[EvalConfig, dict]:
+    """`cfg` with the settings it leaves unset taken from the model's finetune config, and
+    {eval key: value} of what was taken (shown to the user and written to scores.json)."""
+    saved = saved_finetune_config(model_dir)
+    if saved is None:
+        return cfg, {}
+    reused: dict[str, Any] = {}
+    defaults = ColumnsConfig()
+    columns = cfg.columns.model_dump()
+    for role, value in saved.data.columns.model_dump().items():
+        if role not in cfg.columns.model_fields_set and value != getattr(defaults, role):
+            columns[role] = reused[f"columns.{role}"] = value
+    update: dict[str, Any] = {"columns": ColumnsConfig(**columns)}
+    explicit = cfg.model_fields_set
+    if "data_format" not in explicit and _same_kind_of_file(saved, cfg.data):
+        update["data_format"] = reused["data_format"] = saved.data.format
+    if "max_length" not in explicit and saved.max_length is not None:
+        update["max_length"] = reused["max_length"] = saved.max_length
+    prefix = getattr(saved.task, "source_prefix", "")
+    if "source_prefix" not in explicit and prefix:
+        update["source_prefix"] = reused["source_prefix"] = prefix
+    if reused:
+        shown = ", ".join(f"{key}={value!r}" for key, value in reused.items())
+        print(
+            f"{model_dir}: reusing its finetune settings ({SAVED_CONFIG}): {shown}; "
+            "set them (--set key=value, --data-format) to override",
+            flush=True,
+        )
+    return cfg.model_copy(update=update), reused
+
+
+def _same_kind_of_file(saved: FinetuneConfig, data: str | None) -> bool:
+    """Whether the training data's declared format applies to `data`: it was declared (not
+    auto) and `data` has the training file's extension (CoNLL in .txt, then CoNLL in .txt; a
+    .jsonl test file is read as JSON lines whatever the training format was)."""
+    train = saved.data.train[0] if isinstance(saved.data.train, list) else saved.data.train
+    if saved.data.format == "auto" or train is None or data is None:
+        return False
+    return Path(train).suffix.lower() == Path(data).suffix.lower()

@@ -1,0 +1,166 @@
+"""`llmkit eval` on a model made by `llmkit finetune`, as a new user runs it: the test file is
+read the way the training file was (columns, format, max_length), a column the test file names
+differently is one line saying how to map it, and the data report names the eval file."""
+
+import json
+
+import pytest
+import yaml
+from tasks.finetune_helpers import QUIET_TRAIN, TINY_ENCODER, fixture
+from typer.testing import CliRunner
+
+from llmkit.cli.app import app
+
+SENTIMENT = [json.loads(x) for x in open(fixture("sentiment_train.jsonl"), encoding="utf-8")]
+LABELS = ["negative", "positive"]
+
+
+def _tsv(path, text_column: str, rows: list[dict]):
+    lines = [f"{text_column}\tlabel"] + [f"{r['text']}\t{LABELS.index(r['label'])}" for r in rows]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _finetune(config: dict, path) -> None:
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    result = CliRunner().invoke(app, ["finetune", str(path)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+
+
+def _sst2_config(root, tokenizer, labels) -> dict:
+    return {
+        "stage": "finetune",
+        "output_dir": str(root / "run"),
+        "tokenizer": str(tokenizer),
+        "model": TINY_ENCODER,
+        "task": {"type": "classification", "labels": labels},
+        "data": {
+            "train": str(_tsv(root / "train.tsv", "sentence", SENTIMENT)),
+            "columns": {"text": "sentence"},
+        },
+        "split": {"validation_ratio": 0.0},
+        "max_length": 24,
+        "train": QUIET_TRAIN | {"batch_size": 8, "max_steps": 2},
+    }
+
+
+@pytest.fixture(scope="module")
+def sst2_run(tmp_path_factory, masked_tokenizer_dir):
+    """SST-2's shape: train.tsv has `sentence` and 0/1 labels, named in task.labels."""
+    root = tmp_path_factory.mktemp("sst2")
+    _finetune(_sst2_config(root, masked_tokenizer_dir, LABELS), root / "finetune.yaml")
+    return root
+
+
+def test_labels_can_name_a_file_with_one_label_per_line(tmp_path, masked_tokenizer_dir):
+    (tmp_path / "labels.txt").write_text("positive\nnegative\n\n", encoding="utf-8")
+    config = _sst2_config(tmp_path, masked_tokenizer_dir, str(tmp_path / "labels.txt"))
+    config["train"]["max_steps"] = 1
+    _finetune(config, tmp_path / "finetune.yaml")
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["id2label"] == {"0": "positive", "1": "negative"}  # the file's order
+    resolved = yaml.safe_load((tmp_path / "run" / "llmkit_config.yaml").read_text())
+    assert resolved["task"]["labels"] == ["positive", "negative"]  # the list itself
+
+
+def test_eval_reads_the_test_file_as_the_model_was_finetuned(cli, sst2_run, tmp_path):
+    test = _tsv(tmp_path / "test.tsv", "sentence", SENTIMENT[:10])
+    out = tmp_path / "eval"
+    result = cli("eval", "--model", sst2_run / "run", "--data", test, "--task", "classification",
+                 "--output-dir", out)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "reusing its finetune settings" in result.output
+    assert f"eval data {test}: rows 10, truncated 0" in result.output
+    assert "finetune data" not in result.output
+    scores = json.loads((out / "scores.json").read_text())
+    assert scores["model"]["finetune_settings"] == {"columns.text": "sentence", "max_length": 24}
+    predictions = [json.loads(x) for x in (out / "predictions.jsonl").read_text().splitlines()]
+    assert [p["input"] for p in predictions] == [r["text"] for r in SENTIMENT[:10]]
+    assert {p["prediction"] for p in predictions} <= set(LABELS)
+
+
+def test_a_differently_named_text_column_is_one_line_saying_how_to_map_it(cli, sst2_run, tmp_path):
+    dev = _tsv(tmp_path / "dev.tsv", "content", SENTIMENT[:6])
+    run = sst2_run / "run"
+    result = cli("eval", "--model", run, "--data", dev, "--task", "classification")
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output and "KeyError" not in result.output
+    error = result.output.strip().splitlines()[-1]
+    assert "no column 'sentence' (columns: content, label) for columns.text" in error
+    assert f"the column the model was finetuned with ({run}/llmkit_config.yaml)" in error
+    assert "--set columns.text=content" in error
+
+    mapped = cli("eval", "--model", run, "--data", dev, "--task", "classification",
+                 "--set", "columns.text=content", "--set", "max_length=8")  # fmt: skip
+    assert mapped.exit_code == 0, mapped.output
+    assert f"eval data {dev}: rows 6" in mapped.output
+    assert "reusing" not in mapped.output  # both settings given: nothing taken from the run
+
+
+CONLL = "Henry B-PER\nJuliet I-PER\ncame O\n\nMary B-PER\nvisited O\nParis B-LOC\n\n"
+
+
+@pytest.fixture(scope="module")
+def germeval(tmp_path_factory):
+    """GermEval-style files: two space-separated columns, .txt (auto reads them as text)."""
+    root = tmp_path_factory.mktemp("germeval")
+    (root / "train.txt").write_text(CONLL * 6, encoding="utf-8")
+    (root / "test.txt").write_text(CONLL, encoding="utf-8")
+    return root
+
+
+def _ner_config(germeval, tokenizer, **data) -> dict:
+    return {
+        "stage": "finetune",
+        "output_dir": str(germeval / "run"),
+        "tokenizer": str(tokenizer),
+        "model": TINY_ENCODER,
+        "task": {"type": "token-classification"},
+        "data": {"train": str(germeval / "train.txt"), **data},
+        "split": {"validation_ratio": 0.0},
+        "train": QUIET_TRAIN | {"batch_size": 2, "max_steps": 2},
+    }
+
+
+def test_conll_text_read_as_plain_text_says_to_set_the_format(
+    cli, germeval, masked_tokenizer_dir, tmp_path
+):
+    path = tmp_path / "ner.yaml"
+    path.write_text(yaml.safe_dump(_ner_config(germeval, masked_tokenizer_dir)))
+    result = cli("finetune", path)
+    assert result.exit_code == 2
+    error = result.output.strip().splitlines()[-1]
+    assert error.count("'words'") == 1
+    assert "look like CoNLL" in error and "set data.format: conll" in error
+
+
+def test_eval_of_a_conll_finetuned_model_reuses_the_format_or_takes_a_flag(
+    cli, germeval, masked_tokenizer_dir, tmp_path
+):
+    config = _ner_config(germeval, masked_tokenizer_dir, format="conll")
+    _finetune(config, tmp_path / "ner.yaml")
+    run, test = germeval / "run", germeval / "test.txt"
+    reused = cli("eval", "--model", run, "--data", test, "--output", tmp_path / "a.json")
+    assert reused.exit_code == 0, reused.output
+    assert "data_format='conll'" in reused.output
+
+    # the same sentences as JSON lines: the training format is for .txt files, not these
+    rows = [{"words": ["Henry", "Juliet", "came"], "label": ["B-PER", "I-PER", "O"]},
+            {"words": ["Mary", "visited", "Paris"], "label": ["B-PER", "O", "B-LOC"]}]  # fmt: skip
+    jsonl = tmp_path / "test.jsonl"
+    jsonl.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    as_json = cli("eval", "--model", run, "--data", jsonl, "--output", tmp_path / "j.json")
+    assert as_json.exit_code == 0, as_json.output
+    assert "data_format" not in as_json.output
+    j = json.loads((tmp_path / "j.json").read_text())
+    assert j["metrics"] == json.loads((tmp_path / "a.json").read_text())["metrics"]
+
+    (run / "llmkit_config.yaml").unlink()  # a model from elsewhere: nothing to reuse
+    plain = cli("eval", "--model", run, "--data", test)
+    assert plain.exit_code == 2 and "Traceback" not in plain.output
+    assert "--data-format conll" in plain.output.strip().splitlines()[-1]
+    flagged = cli("eval", "--model", run, "--data", test, "--data-format", "conll",
+                  "--output", tmp_path / "b.json")  # fmt: skip
+    assert flagged.exit_code == 0, flagged.output
+    a, b = (json.loads((tmp_path / n).read_text()) for n in ("a.json", "b.json"))
+    assert a["metrics"] == b["metrics"]
