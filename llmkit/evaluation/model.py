@@ -129,7 +129,7 @@ def evaluate_model(cfg: EvalConfig, model_dir: str) -> SystemResult:
     task = cfg.task or infer_task(config)
     if onnx_backend.is_onnx(model_dir):
         onnx_backend.check_task(model_dir, task)
-    cfg, reused = with_finetune_settings(cfg, onnx_backend.config_dir(model_dir))
+    cfg, reused = with_finetune_settings(cfg, onnx_backend.settings_dir(model_dir))
     rows = read_rows(cfg)
     check_columns(cfg, rows, task, model_dir, reused)
     identity = {"path": str(model_dir), "model_type": config.model_type, "task": task}

@@ -13,6 +13,8 @@ import torch
 from llmkit.errors import ConfigError
 
 ONNX_TASKS = ("classification", "token-classification", "perplexity")
+TRAINING_CONFIG_DIR = "training"
+"""Sub-directory of an ONNX export holding the source run's llmkit_config.yaml."""
 
 
 def is_onnx(path: str) -> bool:
@@ -24,6 +26,14 @@ def config_dir(path: str) -> str:
     """The directory holding config.json and the tokenizer: the file's directory for a file."""
     p = Path(path)
     return str(p.parent if p.suffix == ".onnx" else p)
+
+
+def settings_dir(path: str) -> str:
+    """Where the finetune settings eval reuses live: for an ONNX export, the training run's
+    config that `llmkit export` kept under training/; for a PyTorch model, its own directory."""
+    if not is_onnx(path):
+        return path
+    return str(Path(config_dir(path)) / TRAINING_CONFIG_DIR)
 
 
 def check_task(path: str, task: str) -> None:

@@ -11,6 +11,7 @@ onnx_export.json (what the graphs take and return, and the measured differences)
 
 import json
 import logging
+import shutil
 import warnings
 from pathlib import Path
 
@@ -67,9 +68,21 @@ def export_onnx(source: ExportSource, cfg: ExportConfig, out: Path, say=print) -
     if model.can_generate():
         model.generation_config.save_pretrained(out)
     tokenizer.save_pretrained(out)
+    _keep_training_config(source, out)
     (out / EXPORT_INFO).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     worst = max(info["max_abs_diff"].values())
     return f"{kind} {source.architecture}, max_abs_diff {worst:.2e}"
+
+
+def _keep_training_config(source: ExportSource, out: Path) -> None:
+    """The run's resolved config under training/, so that `llmkit eval` scores the export with
+    the run's finetune settings (columns, max_length) as it scores the run's own model."""
+    from llmkit.evaluation.onnx_backend import TRAINING_CONFIG_DIR
+
+    if source.run_dir is None or not (source.run_dir / "llmkit_config.yaml").is_file():
+        return
+    (out / TRAINING_CONFIG_DIR).mkdir()
+    shutil.copy2(source.run_dir / "llmkit_config.yaml", out / TRAINING_CONFIG_DIR)
 
 
 def _graphs(source: ExportSource, model, tokenizer) -> tuple[str, list[Graph]]:

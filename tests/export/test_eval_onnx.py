@@ -62,3 +62,17 @@ def test_generation_tasks_refuse_an_onnx_model(cli, exported):
                  "--task", "causal")  # fmt: skip
     assert result.exit_code == 2
     assert "generation tasks need the PyTorch model" in result.output
+
+
+def test_an_exported_run_is_scored_with_the_runs_finetune_settings(
+    cli, exported, lora_run_dir, tmp_path
+):
+    out, _ = exported("lora_run_dir", "onnx")
+    assert (out / "training" / "llmkit_config.yaml").is_file()
+    scores = tmp_path / "scores.json"
+    result = cli("eval", "--model", lora_run_dir, "--model", out, "--data",
+                 fixture("sentiment_validation.jsonl"), "--output", scores)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    run_s, onnx_s = json.loads(scores.read_text())["systems"]
+    assert onnx_s["model"].get("finetune_settings") == run_s["model"].get("finetune_settings")
+    assert onnx_s["metrics"]["accuracy"] == run_s["metrics"]["accuracy"]
