@@ -21,6 +21,7 @@ from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerB
 from llmkit.config.generate import GenerateConfig, GenerationSettings
 from llmkit.errors import CheckpointError, ConfigError, DataError
 from llmkit.models.build import from_pretrained
+from llmkit.writable import require_writable_dir
 
 
 def is_encoder_decoder(model: PreTrainedModel) -> bool:
@@ -251,6 +252,7 @@ def run_generate(cfg: GenerateConfig, interactive: bool = False, force: bool = F
         raise ConfigError("model: give a model directory (the MODEL_DIR argument)")
     if cfg.output_dir is not None and not interactive:
         check_output_dir(Path(cfg.output_dir), "generate", force)
+        require_writable_dir(cfg.output_dir, "output_dir", swapped_in=True)
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # a "Loading weights" bar would interleave with outputs

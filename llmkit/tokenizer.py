@@ -22,6 +22,7 @@ from llmkit.config.load import save_resolved_config
 from llmkit.config.tokenizer import TokenizerOptions, TokenizerTrainConfig
 from llmkit.errors import ConfigError, DataError
 from llmkit.outputs import check_output_dir, staged_output_dir
+from llmkit.writable import require_writable_dir
 
 # A char tokenizer's trainer gets this as its cap so that we can tell "the alphabet did not fit
 # in vocab_size" (an error) from "the vocabulary came out smaller" (fine).
@@ -42,6 +43,7 @@ def train_tokenizer(cfg: TokenizerTrainConfig, force: bool = False) -> Path:
 
     out = Path(cfg.output_dir)
     check_output_dir(out, "tokenizer", force)
+    require_writable_dir(out, "output_dir", swapped_in=True)
     column = cfg.data.columns.text
     dataset = require_columns(load_split(cfg.data, "train"), [column], "data.train")
     opts = cfg.tokenizer

@@ -10,21 +10,29 @@ batch to its own longest example (its default batches are random, as the Trainer
 One run's dev accuracy moves by several points with the seed alone (872 dev sentences: one
 standard error is ~1.6 points, and the seed changes the initial weights, dropout and batch order on
 top of that), so `--seeds` trains each side once per seed; both sides draw their initial weights
-from the same seed and get identical ones. The accuracies reported are means over the seeds; the
-speed ratio is over all runs. scripts/compare_finetune_same_draws.py takes the draws out (same
-batch order, no dropout) and shows both sides then train identically.
+from the same seed and get identical ones. The accuracies reported are means over the seeds.
+scripts/compare_finetune_same_draws.py takes the draws out (same batch order, no dropout) and
+shows both sides then train identically.
+
+The seeds are also the repetitions of the speed measurement: per seed the sides run back to back,
+in alternating order (Trainer, llmkit, then llmkit, Trainer, … see benchlib), and the speedup is
+the median of the per-seed ratios, printed with its min and max and the load average at the
+start and end.
 
 A second comparison runs llmkit with LoRA (r=8 on query/key/value, the classifier trained)
-against llmkit full finetuning on the first seed: speed, peak memory (max RSS of the process) and
-accuracy. Each run is its own process so that peak memory and thread pools are not shared.
+against llmkit full finetuning, interleaved with the same seeds: speed (median per-seed ratio),
+peak memory (max RSS of the process) and accuracy. Each run is its own process so that peak
+memory and thread pools are not shared.
 
-    python scripts/bench_finetune.py                    # 8k rows, 2 epochs, batch 32, seed 42
-    python scripts/bench_finetune.py --seeds 42,43,44   # three runs per side
+    python scripts/bench_finetune.py                    # 8k rows, 2 epochs, batch 32, 3 seeds
+    python scripts/bench_finetune.py --seeds 42         # one run per side (no spread)
     python scripts/bench_finetune.py --rows 2000 --epochs 1
     python scripts/bench_finetune.py --seeds 51,52,53 --reference-padding longest \
         --llmkit-set batching.window=32             # the batching study in BENCHMARKS.md
 
-Ends with: RESULT finetune_speedup=<ratio> accuracy=<llmkit mean> accuracy_ref=<Trainer mean> …
+Ends with: RESULT finetune_speedup=<median> finetune_speedup_min=… finetune_speedup_max=…
+accuracy=<llmkit mean> accuracy_ref=<Trainer mean> lora_speedup=<median> (and _min, _max)
+lora_peak_mb=… full_peak_mb=… lora_accuracy=<mean> load_start=… load_end=…
 """
 
 import argparse
@@ -39,7 +47,10 @@ import tempfile
 import time
 from pathlib import Path
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "sst2"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchlib import Run, interleave, ratio_spread, shared_data  # noqa: E402
+
+DATA = shared_data() / "sst2"
 MODEL = {"family": "bert", "n_layers": 4, "hidden_size": 256, "n_heads": 4,
          "context_length": 128, "dropout": 0.1}  # fmt: skip
 LR = 5e-5  # TrainingArguments' default, which run_glue.py keeps
@@ -197,7 +208,10 @@ def spawn(kind: str, work: Path, argv: list[str]) -> dict:
     if proc.returncode or not lines:
         sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
         raise SystemExit(f"{kind} run failed (exit {proc.returncode})")
-    return json.loads(lines[-1].removeprefix("WORKER "))
+    result = json.loads(lines[-1].removeprefix("WORKER "))
+    print(f"  {kind:<7} {' '.join(argv[-2:])}: {result['seconds']:7.1f} s, dev accuracy "
+          f"{result['accuracy']:.4f}", flush=True)  # fmt: skip
+    return result
 
 
 def parse_args() -> argparse.Namespace:
@@ -206,7 +220,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--epochs", type=float, default=2.0)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lora-lr", type=float, default=5e-4)
-    parser.add_argument("--seeds", default="42", help="comma-separated; each side trains per seed")
+    parser.add_argument(
+        "--seeds", default="42,43,44",
+        help="comma-separated; each side trains once per seed, interleaved",
+    )  # fmt: skip
     parser.add_argument("--skip-lora", action="store_true")
     parser.add_argument(
         "--llmkit-set", action="append", default=[], metavar="KEY=VALUE",
@@ -244,16 +261,19 @@ def report_accuracy(seeds: list[int], ref: list[dict], ours: list[dict], example
         print(f"llmkit − Trainer per seed: {statistics.mean(gaps):+.4f} ± {se:.4f} (s.e.)")
 
 
-def compare_lora(work: Path, argv: list[str], full: dict, examples: float) -> str:
-    """llmkit LoRA against llmkit full finetuning (same seed); returns the RESULT keys."""
-    lora = spawn("lora", work, argv)
-    print(f"LoRA vs full (llmkit): {examples / lora['seconds']:.1f} vs "
-          f"{examples / full['seconds']:.1f} examples/s, peak RSS "
-          f"{lora['peak_rss_mb']:.0f} vs {full['peak_rss_mb']:.0f} MB, dev accuracy "
-          f"{lora['accuracy']:.4f} vs {full['accuracy']:.4f}")  # fmt: skip
-    return (f" lora_speedup={full['seconds'] / lora['seconds']:.2f}"
-            f" lora_peak_mb={lora['peak_rss_mb']:.0f} full_peak_mb={full['peak_rss_mb']:.0f}"
-            f" lora_accuracy={lora['accuracy']:.4f}")  # fmt: skip
+def report_lora(full: list[dict], lora: list[dict], examples: float) -> dict[str, object]:
+    """llmkit LoRA against llmkit full finetuning (same seeds); returns the RESULT keys."""
+    speedup = ratio_spread([f["seconds"] for f in full], [lo["seconds"] for lo in lora])
+    lora_peak = max(lo["peak_rss_mb"] for lo in lora)
+    full_peak = max(f["peak_rss_mb"] for f in full)
+    lora_accuracy = statistics.mean(lo["accuracy"] for lo in lora)
+    print(f"LoRA vs full (llmkit): speedup {speedup}; median "
+          f"{statistics.median(examples / lo['seconds'] for lo in lora):.1f} vs "
+          f"{statistics.median(examples / f['seconds'] for f in full):.1f} examples/s, peak RSS "
+          f"{lora_peak:.0f} vs {full_peak:.0f} MB, mean dev accuracy {lora_accuracy:.4f} vs "
+          f"{statistics.mean(f['accuracy'] for f in full):.4f}")  # fmt: skip
+    return {**speedup.figures("lora_speedup"), "lora_peak_mb": round(lora_peak),
+            "full_peak_mb": round(full_peak), "lora_accuracy": f"{lora_accuracy:.4f}"}  # fmt: skip
 
 
 def main() -> None:
@@ -261,32 +281,31 @@ def main() -> None:
     if args.worker:
         worker(args.worker, args.work, args)
         return
+    run = Run("bench_finetune: llmkit finetune vs a run_glue.py-style Trainer on SST-2")
     seeds = [int(s) for s in args.seeds.split(",")]
     argv = ["--rows", str(args.rows), "--epochs", str(args.epochs),
             "--batch-size", str(args.batch_size), "--lora-lr", str(args.lora_lr),
             "--reference-padding", args.reference_padding]  # fmt: skip
     argv += [f"--llmkit-set={item}" for item in args.llmkit_set]
     examples = args.rows * args.epochs
-    ref, ours = [], []
-    extra = ""
+    kinds = ["trainer", "llmkit"] + ([] if args.skip_lora else ["lora"])
     with tempfile.TemporaryDirectory(prefix="bench-finetune-") as tmp:
         work = Path(tmp)
         prepare(work, args.rows)
-        for seed in seeds:
-            seed_argv = [*argv, "--seed", str(seed)]
-            ref.append(spawn("trainer", work, seed_argv))
-            ours.append(spawn("llmkit", work, seed_argv))
-            print(f"seed {seed}: Trainer {ref[-1]['accuracy']:.4f}, llmkit "
-                  f"{ours[-1]['accuracy']:.4f}", flush=True)  # fmt: skip
-            if seed == seeds[0] and not args.skip_lora:
-                extra = compare_lora(work, seed_argv, ours[-1], examples)
+        sides = {kind: lambda rep, kind=kind: spawn(kind, work, [*argv, "--seed", str(seeds[rep])])
+                 for kind in kinds}  # fmt: skip
+        runs = interleave(sides, len(seeds))
+    ref, ours = runs["trainer"], runs["llmkit"]
     report_accuracy(seeds, ref, ours, examples)
-    speedup = sum(r["seconds"] for r in ref) / sum(o["seconds"] for o in ours)
-    print(f"speedup {speedup:.2f}x (total Trainer time / total llmkit time)")
-    accuracy = statistics.mean(o["accuracy"] for o in ours)
-    accuracy_ref = statistics.mean(r["accuracy"] for r in ref)
-    print(f"RESULT finetune_speedup={speedup:.2f} accuracy={accuracy:.4f} "
-          f"accuracy_ref={accuracy_ref:.4f}{extra}")  # fmt: skip
+    speedup = ratio_spread([r["seconds"] for r in ref], [o["seconds"] for o in ours])
+    print(f"speedup llmkit / Trainer over {len(seeds)} seeds: {speedup}")
+    lora = {} if args.skip_lora else report_lora(ours, runs["lora"], examples)
+    run.finish({
+        **speedup.figures("finetune_speedup"),
+        "accuracy": f"{statistics.mean(o['accuracy'] for o in ours):.4f}",
+        "accuracy_ref": f"{statistics.mean(r['accuracy'] for r in ref):.4f}",
+        **lora,
+    })  # fmt: skip
 
 
 if __name__ == "__main__":

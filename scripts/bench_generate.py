@@ -11,27 +11,37 @@ points to "text-generation"), so the pipeline comparison runs the same sentences
 through a decoder-only GPT-2 of the same size (4 layers, d 256): llmkit against
 `pipeline("text-generation", batch_size=…)`, both batched, same settings.
 
-    python scripts/bench_generate.py [--max-new-tokens 48] [--batch-size 32] [--threads N]
+The two sides of each comparison run interleaved, the whole set of sentences each time (llmkit,
+reference, reference, llmkit, … for --repeats repetitions; see benchlib), and each speedup is the
+median of the per-repetition ratios, printed with their min and max and the load average at the
+start and end. Outputs must be identical in every repetition.
 
-Ends with: RESULT generate_speedup=<vs per-example loop> pipeline_speedup=<vs pipeline>
-identical=<true|false>
+    python scripts/bench_generate.py [--repeats 5] [--max-new-tokens 48] [--batch-size 32]
+        [--threads N] [--only loop|pipeline]
+
+Ends with: RESULT generate_speedup=<median vs per-example loop> generate_speedup_min=…
+generate_speedup_max=… pipeline_speedup=<median vs pipeline> pipeline_speedup_min=…
+pipeline_speedup_max=… identical=<true|false> load_start=… load_end=…
 """
 
 import argparse
 import json
 import re
-import time
+import sys
 from pathlib import Path
 
 import torch
 import transformers
 
-from llmkit.config.generate import GenerationSettings
-from llmkit.config.model import ModelConfig
-from llmkit.generation import generate_texts, generation_config
-from llmkit.models.build import load_or_build
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchlib import Run, interleave, ratio_spread, shared_data, timed  # noqa: E402
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "wmt_en_ro"
+from llmkit.config.generate import GenerationSettings  # noqa: E402
+from llmkit.config.model import ModelConfig  # noqa: E402
+from llmkit.generation import generate_texts, generation_config  # noqa: E402
+from llmkit.models.build import load_or_build  # noqa: E402
+
+DATA = shared_data() / "wmt_en_ro"
 
 
 def sentences() -> tuple[list[str], list[str]]:
@@ -78,12 +88,6 @@ def build(family: str, tokenizer):
     return model
 
 
-def timed(fn):
-    start = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - start
-
-
 def per_example_loop(model, tokenizer, prompts, settings) -> list[str]:
     """What a plain script does: one `model.generate` call per sentence."""
     config = generation_config(model, tokenizer, settings)
@@ -106,57 +110,84 @@ def with_pipeline(model, tokenizer, prompts, settings, batch_size) -> list[str]:
     return [r[0]["generated_text"] for r in results]
 
 
-def report(name: str, n: int, seconds: float) -> float:
-    rate = n / seconds
-    print(f"{name:<44} {seconds:8.1f} s {rate:8.2f} sentences/s")
-    return rate
+def compare(label: str, sides: dict, prompts: list[str], repeats: int) -> tuple[float, bool]:
+    """Run llmkit and the reference interleaved; print each side's median rate, the speedup
+    (median of per-repetition ratios, with min and max) and whether every output matched."""
+    n = len(prompts)
+
+    def run_side(name: str, fn) -> tuple[list[str], float]:
+        outputs, seconds = timed(fn)
+        print(f"  {label} {name}: {seconds:.1f} s", flush=True)
+        return outputs, seconds
+
+    runs = interleave({name: lambda _, name=name, fn=fn: run_side(name, fn)
+                       for name, fn in sides.items()}, repeats)  # fmt: skip
+    (ours_name, ours), (ref_name, ref) = runs.items()
+    for name, side in runs.items():
+        rates = sorted(n / seconds for _, seconds in side)
+        print(f"{label} {name:<40} {rates[len(rates) // 2]:8.2f} sentences/s (median; "
+              f"{rates[0]:.2f}–{rates[-1]:.2f})")  # fmt: skip
+    speedup = ratio_spread([s for _, s in ref], [s for _, s in ours])
+    same = [
+        sum(a == b for a, b in zip(o, r, strict=True))
+        for (o, _), (r, _) in zip(ours, ref, strict=True)
+    ]
+    print(f"{label} speedup {ours_name} / {ref_name}: {speedup}; outputs identical per "
+          f"repetition: {', '.join(f'{k}/{n}' for k in same)}", flush=True)  # fmt: skip
+    return speedup, all(k == n for k in same)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5, help="interleaved runs of each side")
     parser.add_argument("--max-new-tokens", type=int, default=48)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument(
         "--threads", type=int, default=None,
         help="torch threads (default: torch's choice); 1 keeps timings stable on a busy machine",
     )  # fmt: skip
+    parser.add_argument(
+        "--only", choices=["loop", "pipeline"],
+        help="one comparison: T5 vs the per-example loop, or GPT-2 vs the pipeline (the goal)",
+    )  # fmt: skip
     args = parser.parse_args()
+    run = Run("bench_generate: llmkit generate_texts vs a model.generate loop and vs pipeline")
     if args.threads:
         torch.set_num_threads(args.threads)
     transformers.utils.logging.disable_progress_bar()
     transformers.utils.logging.set_verbosity_error()
     prompts, corpus = sentences()
     tokenizer = train_tokenizer(corpus)
-    n = args.max_new_tokens
+    n, batch = args.max_new_tokens, args.batch_size
     settings = GenerationSettings(max_new_tokens=n, min_new_tokens=n)
-    print(f"{len(prompts)} sentences, greedy, {n} new tokens each, torch threads "
-          f"{torch.get_num_threads()}")  # fmt: skip
+    print(f"{len(prompts)} sentences, greedy, {n} new tokens each, torch {torch.__version__}, "
+          f"threads {torch.get_num_threads()}, {args.repeats} interleaved repetitions")  # fmt: skip
 
-    t5 = build("t5", tokenizer)
-    generate_texts(t5, tokenizer, prompts[:2], settings)  # warm-up, for both sides
-    ours, t_ours = timed(lambda: generate_texts(t5, tokenizer, prompts, settings, args.batch_size))
-    loop, t_loop = timed(lambda: per_example_loop(t5, tokenizer, prompts, settings))
-    seq2seq_same = sum(a == b for a, b in zip(ours, loop, strict=True))
-    r_ours = report("T5 llmkit generate_texts (sorted batches)", len(prompts), t_ours)
-    r_loop = report("T5 per-example model.generate loop", len(prompts), t_loop)
-    print(f"T5 outputs identical: {seq2seq_same}/{len(prompts)}")
+    figures, identical = {}, True
+    if args.only != "pipeline":
+        t5 = build("t5", tokenizer)
+        generate_texts(t5, tokenizer, prompts[:2], settings)  # warm-up, for both sides
+        loop_speedup, same = compare("T5", {
+            "llmkit generate_texts (sorted batches)":
+                lambda: generate_texts(t5, tokenizer, prompts, settings, batch),
+            "per-example model.generate loop":
+                lambda: per_example_loop(t5, tokenizer, prompts, settings),
+        }, prompts, args.repeats)  # fmt: skip
+        figures.update(loop_speedup.figures("generate_speedup"))
+        identical &= same
 
-    gpt2 = build("gpt2", tokenizer)
-    generate_texts(gpt2, tokenizer, prompts[:2], settings)
-    ours_c, t_ours_c = timed(
-        lambda: generate_texts(gpt2, tokenizer, prompts, settings, args.batch_size)
-    )
-    pipe, t_pipe = timed(lambda: with_pipeline(gpt2, tokenizer, prompts, settings, args.batch_size))
-    causal_same = sum(a == b for a, b in zip(ours_c, pipe, strict=True))
-    r_ours_c = report("GPT-2 llmkit generate_texts (sorted batches)", len(prompts), t_ours_c)
-    r_pipe = report("GPT-2 pipeline('text-generation', batch_size)", len(prompts), t_pipe)
-    print(f"GPT-2 outputs identical: {causal_same}/{len(prompts)}")
-
-    identical = seq2seq_same == len(prompts) and causal_same == len(prompts)
-    print(
-        f"RESULT generate_speedup={r_ours / r_loop:.2f} pipeline_speedup={r_ours_c / r_pipe:.2f} "
-        f"identical={str(identical).lower()}"
-    )
+    if args.only != "loop":
+        gpt2 = build("gpt2", tokenizer)
+        generate_texts(gpt2, tokenizer, prompts[:2], settings)
+        pipe_speedup, same = compare("GPT-2", {
+            "llmkit generate_texts (sorted batches)":
+                lambda: generate_texts(gpt2, tokenizer, prompts, settings, batch),
+            "pipeline('text-generation', batch_size)":
+                lambda: with_pipeline(gpt2, tokenizer, prompts, settings, batch),
+        }, prompts, args.repeats)  # fmt: skip
+        figures.update(pipe_speedup.figures("pipeline_speedup"))
+        identical &= same
+    run.finish({**figures, "identical": identical})
 
 
 if __name__ == "__main__":

@@ -12,20 +12,33 @@ Corpora: ../shared/data/tinyshakespeare/input.txt, and a ≥200 MB file built in
 repeating real text from ../shared/data (tinyshakespeare and the Wikipedia extract). Cleaning keeps
 its defaults (NFC, control characters) except de-duplication, which would drop the repeats.
 
-    python scripts/bench_preprocess.py            # full size (200 MB); ~10 min on 2 cores
-    python scripts/bench_preprocess.py --mb 20    # quick look
+The sides run interleaved on each corpus (reference, llmkit, llmkit, reference, … for --repeats
+repetitions, see benchlib); the speedup is the median of the per-repetition ratios, printed with
+its min and max and the load average at the start and end.
+
+    python scripts/bench_preprocess.py            # full size (200 MB), 3 repetitions
+    python scripts/bench_preprocess.py --mb 20 --repeats 2   # quick look
+
+Ends with: RESULT preprocess_speedup=<median, big corpus> preprocess_speedup_min=… …_max=…
+peak_rss_mb=<llmkit, max> llmkit_mb_per_s=<median> reference_mb_per_s=<median>
+reference_peak_rss_mb=<max> corpus_mb=… load_start=… load_end=…
 """
 
 import argparse
 import json
 import os
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchlib import Run, interleave, ratio_spread, shared_data  # noqa: E402
+
+SHARED = shared_data()
 SHAKESPEARE = SHARED / "tinyshakespeare" / "input.txt"
 WIKI = SHARED / "wiki_text" / "wiki_00"
 BLOCK_SIZE = 1024
@@ -127,13 +140,15 @@ def _tree_memory(parent) -> int:
 
 
 def run_side(side: str, corpus: Path, tokenizer_dir: Path, work: Path) -> dict:
-    """Run one side in a fresh process and datasets cache; time it and sample its tree's RSS."""
+    """Run one side in a fresh process, datasets cache and output directory; time it and sample
+    its tree's memory. The cache and output are deleted afterwards (GBs at full size)."""
     import psutil
 
     cache = Path(tempfile.mkdtemp(dir=work, prefix=f"cache-{side}-"))
+    out_dir = Path(tempfile.mkdtemp(dir=work, prefix=f"out-{side}-")) / "out"
     env = {**os.environ, "HF_DATASETS_CACHE": str(cache)}
     cmd = [sys.executable, __file__, "--side", side, "--corpus", str(corpus)]
-    cmd += ["--tokenizer", str(tokenizer_dir), "--out", str(work / f"out-{side}")]
+    cmd += ["--tokenizer", str(tokenizer_dir), "--out", str(out_dir)]
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     peak = 0
@@ -143,33 +158,39 @@ def run_side(side: str, corpus: Path, tokenizer_dir: Path, work: Path) -> dict:
         time.sleep(0.2)
     seconds = time.perf_counter() - started
     out = proc.stdout.read().decode()
+    shutil.rmtree(cache)
+    shutil.rmtree(out_dir.parent)
     if proc.returncode != 0:
         raise SystemExit(f"{side} side failed ({proc.returncode}):\n{out}")
     result = json.loads(out.strip().splitlines()[-1])
     mb = corpus.stat().st_size / 1e6
-    return {**result, "seconds": seconds, "mb_per_s": mb / seconds, "peak_rss_mb": peak / 1e6}
+    r = {**result, "seconds": seconds, "mb_per_s": mb / seconds, "peak_rss_mb": peak / 1e6}
+    print(f"{side:>9}: {r['seconds']:7.1f} s  {r['mb_per_s']:5.2f} MB/s  "
+          f"blocks {r['blocks']:>8,}  peak RSS {r['peak_rss_mb']:7.0f} MB", flush=True)  # fmt: skip
+    return r
 
 
-def compare(name: str, corpus: Path, tokenizer_dir: Path, work: Path) -> tuple[dict, dict]:
+def compare(name: str, corpus: Path, tokenizer_dir: Path, work: Path, repeats: int):
+    """Both sides interleaved; returns (speedup spread, reference runs, llmkit runs)."""
     mb = corpus.stat().st_size / 1e6
     print(f"\n== {name}: {mb:.1f} MB ==", flush=True)
-    results = {}
-    for side in ("reference", "llmkit"):
-        r = run_side(side, corpus, tokenizer_dir, work)
-        results[side] = r
-        print(
-            f"{side:>9}: {r['seconds']:7.1f} s  {r['mb_per_s']:5.2f} MB/s  "
-            f"blocks {r['blocks']:>8,}  peak RSS {r['peak_rss_mb']:7.0f} MB",
-            flush=True,
-        )
-    ratio = results["llmkit"]["mb_per_s"] / results["reference"]["mb_per_s"]
-    print(f"  speedup llmkit / run_clm way: {ratio:.2f}x", flush=True)
-    return results["reference"], results["llmkit"]
+    runs = interleave(
+        {side: lambda _rep, side=side: run_side(side, corpus, tokenizer_dir, work)
+         for side in ("reference", "llmkit")}, repeats,
+    )  # fmt: skip
+    reference, llmkit = runs["reference"], runs["llmkit"]
+    for side, side_runs in runs.items():  # each side packs the same blocks every time
+        if len({r["blocks"] for r in side_runs}) != 1:
+            print(f"  WARNING: {side}'s block counts differ between repetitions", flush=True)
+    speedup = ratio_spread([r["seconds"] for r in reference], [r["seconds"] for r in llmkit])
+    print(f"  speedup llmkit / run_clm way: {speedup}", flush=True)
+    return speedup, reference, llmkit
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mb", type=int, default=200, help="size of the big corpus in MB")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved runs of each side")
     parser.add_argument("--side", choices=["reference", "llmkit"], help=argparse.SUPPRESS)
     parser.add_argument("--corpus", help=argparse.SUPPRESS)
     parser.add_argument("--tokenizer", help=argparse.SUPPRESS)
@@ -182,18 +203,23 @@ def main() -> None:
         print(json.dumps(side_llmkit(args.corpus, args.tokenizer, args.out)))
         return
 
+    run = Run("bench_preprocess: llmkit preprocess vs run_clm.py's load_dataset + map")
     with tempfile.TemporaryDirectory(prefix="bench_preprocess-") as tmp:
         work = Path(tmp)
         tokenizer_dir = train_tokenizer(work / "tokenizer")
-        compare("tinyshakespeare", SHAKESPEARE, tokenizer_dir, work)
+        compare("tinyshakespeare", SHAKESPEARE, tokenizer_dir, work, args.repeats)
         big = build_big_corpus(work / "big.txt", args.mb)
-        reference, llmkit = compare(f"repeated real text ({args.mb} MB)", big, tokenizer_dir, work)
-    speedup = llmkit["mb_per_s"] / reference["mb_per_s"]
-    print(
-        f"RESULT preprocess_speedup={speedup:.2f} peak_rss_mb={llmkit['peak_rss_mb']:.0f} "
-        f"llmkit_mb_per_s={llmkit['mb_per_s']:.2f} reference_mb_per_s={reference['mb_per_s']:.2f} "
-        f"reference_peak_rss_mb={reference['peak_rss_mb']:.0f} corpus_mb={args.mb}"
-    )
+        speedup, reference, llmkit = compare(
+            f"repeated real text ({args.mb} MB)", big, tokenizer_dir, work, args.repeats
+        )
+    run.finish({
+        **speedup.figures("preprocess_speedup"),
+        "peak_rss_mb": round(max(r["peak_rss_mb"] for r in llmkit)),
+        "llmkit_mb_per_s": statistics.median(r["mb_per_s"] for r in llmkit),
+        "reference_mb_per_s": statistics.median(r["mb_per_s"] for r in reference),
+        "reference_peak_rss_mb": round(max(r["peak_rss_mb"] for r in reference)),
+        "corpus_mb": args.mb,
+    })  # fmt: skip
 
 
 if __name__ == "__main__":

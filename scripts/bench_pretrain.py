@@ -21,19 +21,27 @@ the whole validation split; for MLM over one fixed, seeded masking of it. MFU is
 FLOPs per second (6·N + 12·L·h·T per token, N without position embeddings) over the matmul peak
 of llmkit's precision measured here, on this machine, in this run.
 
-    python scripts/bench_pretrain.py                 # 2000 steps per run, ~20 min on 2 cores
+The runs are interleaved (every Trainer configuration and llmkit, then the same in reverse order,
+… for --repeats repetitions, see benchlib); the speedup is the median over repetitions of llmkit's
+tokens/s over the fastest Trainer's in the same repetition, printed with its min and max and the
+load average at the start and end. Validation losses are those of the first repetition's models
+(the runs are seeded; the repetitions are there for speed).
+
+    python scripts/bench_pretrain.py                 # 2000 steps per run, 3 repetitions
     python scripts/bench_pretrain.py --quick         # 200 steps per run, a smoke test
     python scripts/bench_pretrain.py --steps 500 --only clm
     python scripts/bench_pretrain.py --precision fp32    # fp32 on both sides
 
-Ends with `RESULT clm_speedup=… clm_val_loss=… clm_val_loss_ref=… mlm_speedup=… mlm_val_loss=…
-mlm_val_loss_ref=… mfu=…`.
+Ends with `RESULT clm_speedup=<median> clm_speedup_min=… clm_speedup_max=… clm_val_loss=…
+clm_val_loss_ref=… mlm_speedup=… (and _min, _max) mlm_val_loss=… mlm_val_loss_ref=… mfu=…
+load_start=… load_end=…`.
 """
 
 import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -42,8 +50,11 @@ from pathlib import Path
 import torch
 import yaml
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchlib import Run, interleave, ratio_spread, shared_data  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
-CORPUS = REPO.parent / "shared" / "data" / "tinyshakespeare" / "input.txt"
+CORPUS = shared_data() / "tinyshakespeare" / "input.txt"
 BATCH, CONTEXT, SEED = 12, 64, 1337
 MODEL = {"n_layers": 4, "hidden_size": 128, "n_heads": 4, "intermediate_size": 512}
 OPTIM = {"lr": 1e-3, "weight_decay": 0.1, "betas": (0.9, 0.99), "max_grad_norm": 1.0}
@@ -296,55 +307,76 @@ def matmul_peak_flops(dtype: torch.dtype, size: int = 4096, reps: int = 3) -> fl
     return 2 * size**3 * reps / (time.perf_counter() - started)
 
 
-def bench(kind: str, args, workdir: Path) -> dict:
-    """Every Trainer configuration, then llmkit; both final models scored the same way."""
+def bench(kind: str, args, workdir: Path) -> dict[str, list[dict]]:
+    """Every Trainer configuration and llmkit, interleaved over --repeats; the first repetition's
+    final models are scored the same way."""
     from transformers import AutoModelForCausalLM, AutoModelForMaskedLM
 
     family = "causal" if kind == "clm" else "masked"
     tok_dir, data_dir = prepare_data(workdir, args.corpus, family)
     auto = AutoModelForCausalLM if kind == "clm" else AutoModelForMaskedLM
     val = fixed_validation(kind, tok_dir, data_dir)
-    sides = {}
-    for precision in args.trainer_precisions:
-        print(f"[{kind}] transformers.Trainer {precision}, {args.steps} steps …", flush=True)
-        ref = run_trainer(kind, tok_dir, data_dir, args.steps, workdir, precision == "bf16")
-        ref["val_loss"] = heldout_loss(ref.pop("model"), kind, val)
-        sides[f"Trainer {precision}"] = ref
-    print(f"[{kind}] llmkit pretrain ({args.llmkit_precision}), {args.steps} steps …", flush=True)
-    ours = run_llmkit(kind, data_dir, args.steps, workdir, args)
-    trained, info = auto.from_pretrained(ours["model_dir"], output_loading_info=True)
-    if info["missing_keys"]:  # the output must load with plain transformers, or it is a bug
-        print(f"[{kind}] ERROR: {ours['model_dir']} does not load with from_pretrained: "
-              f"{len(info['missing_keys'])} weights missing (e.g. {info['missing_keys'][0]}); "
-              f"unexpected: {info['unexpected_keys'][:2]}. Its val loss below is of random "
-              "weights.", flush=True)  # fmt: skip
-    ours["val_loss"] = heldout_loss(trained, kind, val)
-    ours["flops_per_token"] = flops_per_token(trained)
-    sides[f"llmkit {args.llmkit_precision}"] = ours
-    return sides
+
+    def trainer_side(precision: str):
+        def side(rep: int) -> dict:
+            print(f"[{kind}] transformers.Trainer {precision}, {args.steps} steps, repetition "
+                  f"{rep + 1} …", flush=True)  # fmt: skip
+            ref = run_trainer(kind, tok_dir, data_dir, args.steps, workdir, precision == "bf16")
+            model = ref.pop("model")
+            if rep == 0:
+                ref["val_loss"] = heldout_loss(model, kind, val)
+            return ref
+
+        return side
+
+    def llmkit_side(rep: int) -> dict:
+        print(f"[{kind}] llmkit pretrain ({args.llmkit_precision}), {args.steps} steps, "
+              f"repetition {rep + 1} …", flush=True)  # fmt: skip
+        ours = run_llmkit(kind, data_dir, args.steps, workdir, args)
+        if rep == 0:
+            trained, info = auto.from_pretrained(ours["model_dir"], output_loading_info=True)
+            if info["missing_keys"]:  # the output must load with plain transformers
+                print(f"[{kind}] ERROR: {ours['model_dir']} does not load with from_pretrained: "
+                      f"{len(info['missing_keys'])} weights missing (e.g. "
+                      f"{info['missing_keys'][0]}); unexpected: {info['unexpected_keys'][:2]}. "
+                      "Its val loss below is of random weights.", flush=True)  # fmt: skip
+            ours["val_loss"] = heldout_loss(trained, kind, val)
+            ours["flops_per_token"] = flops_per_token(trained)
+        return ours
+
+    sides = {f"Trainer {p}": trainer_side(p) for p in args.trainer_precisions}
+    sides[f"llmkit {args.llmkit_precision}"] = llmkit_side
+    return interleave(sides, args.repeats)
 
 
-def report(kind: str, sides: dict, peak: float) -> dict[str, float]:
-    """The reference is the fastest Trainer configuration; its loss is the one to match."""
-    ours = next(side for name, side in sides.items() if name.startswith("llmkit"))
-    trainers = {name: side for name, side in sides.items() if name.startswith("Trainer")}
-    ref_name = max(trainers, key=lambda name: trainers[name]["tokens_per_s"])
-    ref = trainers[ref_name]
-    speedup = ours["tokens_per_s"] / ref["tokens_per_s"]
-    mfu = ours["tokens_per_s"] * ours["flops_per_token"] / peak
-    print(f"\n== {kind} ==")
-    print(f"{'':16}{'tokens/s':>12}{'val loss':>10}{'wall s':>9}")
-    for name, side in sides.items():
-        print(
-            f"{name:16}{side['tokens_per_s']:12,.0f}{side['val_loss']:10.4f}{side['wall_s']:9.1f}"
-        )
-    print(f"speedup {speedup:.2f}x over the fastest reference ({ref_name}); llmkit's own "
-          f"validation loss {ours['own_val_loss']:.4f}; model FLOPs/token "
-          f"{ours['flops_per_token'] / 1e6:.2f}M; MFU {mfu:.3f}")  # fmt: skip
+def report(kind: str, runs: dict[str, list[dict]], peak: float) -> dict[str, float]:
+    """The reference in each repetition is the fastest Trainer configuration of that repetition;
+    the loss to match is that of the configuration fastest over all (median tokens/s)."""
+    ours = next(side for name, side in runs.items() if name.startswith("llmkit"))
+    trainers = {name: side for name, side in runs.items() if name.startswith("Trainer")}
+    fastest_ref = [max(side[rep]["tokens_per_s"] for side in trainers.values())
+                   for rep in range(len(ours))]  # fmt: skip
+    speedup = ratio_spread([o["tokens_per_s"] for o in ours], fastest_ref)
+
+    def median_rate(side: list[dict]) -> float:
+        return statistics.median(r["tokens_per_s"] for r in side)
+
+    ref_name = max(trainers, key=lambda name: median_rate(trainers[name]))
+    mfu = median_rate(ours) * ours[0]["flops_per_token"] / peak
+    print(f"\n== {kind} ({len(ours)} interleaved repetitions) ==")
+    print(f"{'':16}{'tokens/s median':>16}{'min–max':>18}{'val loss':>10}{'wall s med':>11}")
+    for name, side in runs.items():
+        rates = sorted(r["tokens_per_s"] for r in side)
+        wall = statistics.median(r["wall_s"] for r in side)
+        print(f"{name:16}{median_rate(side):16,.0f}{f'{rates[0]:,.0f}–{rates[-1]:,.0f}':>18}"
+              f"{side[0]['val_loss']:10.4f}{wall:11.1f}")  # fmt: skip
+    print(f"speedup over the fastest reference of each repetition: {speedup}; loss reference "
+          f"{ref_name}; llmkit's own validation loss {ours[0]['own_val_loss']:.4f}; model "
+          f"FLOPs/token {ours[0]['flops_per_token'] / 1e6:.2f}M; MFU {mfu:.3f}")  # fmt: skip
     return {
-        f"{kind}_speedup": speedup,
-        f"{kind}_val_loss": ours["val_loss"],
-        f"{kind}_val_loss_ref": ref["val_loss"],
+        **speedup.figures(f"{kind}_speedup"),
+        f"{kind}_val_loss": ours[0]["val_loss"],
+        f"{kind}_val_loss_ref": trainers[ref_name][0]["val_loss"],
         f"{kind}_mfu": mfu,
     }
 
@@ -355,6 +387,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=2000, help="optimizer steps per run")
     parser.add_argument("--quick", action="store_true", help="200 steps: a smoke run")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved runs of each side")
     parser.add_argument("--only", choices=["clm", "mlm"], help="run one of the two benchmarks")
     parser.add_argument("--no-compile", action="store_true", help="llmkit without torch.compile")
     parser.add_argument(
@@ -364,6 +397,7 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path, default=CORPUS)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/llmkit-bench-pretrain"))
     args = parser.parse_args()
+    run = Run("bench_pretrain: llmkit pretrain vs transformers.Trainer")
     if args.quick:
         args.steps = 200
     args.llmkit_precision = resolve_precision(args.precision)
@@ -379,11 +413,9 @@ def main() -> None:
     figures: dict[str, float] = {}
     for kind in [args.only] if args.only else ["clm", "mlm"]:
         figures.update(report(kind, bench(kind, args, args.workdir), peak))
-    keys = ["clm_speedup", "clm_val_loss", "clm_val_loss_ref"]
-    keys += ["mlm_speedup", "mlm_val_loss", "mlm_val_loss_ref"]
-    result = " ".join(f"{k}={figures[k]:.4f}" for k in keys if k in figures)
     mfu = figures.get("clm_mfu", figures.get("mlm_mfu"))
-    print(f"RESULT {result} mfu={mfu:.4f}")
+    result = {k: v for k, v in figures.items() if not k.endswith("_mfu")}
+    run.finish({**result, "mfu": mfu}, digits=4)
 
 
 if __name__ == "__main__":

@@ -7,15 +7,27 @@ flat); the reference is the tokenizers quicktour's `Tokenizer.train(files)`, who
 the fastest path the library offers for plain text. Each side runs in a fresh process so its peak
 RSS is its own; llmkit's time includes the text → Arrow conversion (the cache starts cold).
 
-    python scripts/bench_tokenizer.py --mb 200
+The sides run interleaved (llmkit, reference, reference, llmkit, … for --repeats repetitions, see
+benchlib); the speed ratio is the median of the per-repetition ratios, printed with its min and
+max and the load average at the start and end.
+
+    python scripts/bench_tokenizer.py --mb 200 [--repeats 3]
+
+Ends with: RESULT tokenizer_speed_ratio=<median reference time / llmkit time> …_min=… …_max=…
+llmkit_mb_per_s=<median> llmkit_peak_rss_mb=<max> reference_peak_rss_mb=<max> load_start=…
+load_end=…
 """
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchlib import Run, interleave, ratio_spread  # noqa: E402
 
 CORPUS = Path(__file__).resolve().parents[1] / "llmkit" / "corpus" / "tinyshakespeare.txt"
 
@@ -77,24 +89,40 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mb", type=int, default=200, help="corpus size in megabytes")
     parser.add_argument("--vocab", type=int, default=8000)
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved runs of each side")
     args = parser.parse_args()
+    run = Run("bench_tokenizer: llmkit tokenizer train vs tokenizers' Tokenizer.train(files)")
+    vocab = str(args.vocab)
     with tempfile.TemporaryDirectory() as tmp:
         corpus = Path(tmp) / "corpus.txt"
         build_corpus(corpus, args.mb)
         mb = corpus.stat().st_size / 1e6
-        ours = run(LLMKIT, str(corpus), f"{tmp}/llmkit", str(args.vocab), f"{tmp}/hf_cache")
-        ref = run(REFERENCE, str(corpus), f"{tmp}/reference", str(args.vocab))
-    print(f"corpus {mb:.0f} MB, byte-level BPE vocab {args.vocab}")
-    for name, r in (("llmkit", ours), ("tokenizers train(files)", ref)):
-        print(
-            f"{name:>24}: {r['seconds']:7.1f} s  {mb / r['seconds']:5.2f} MB/s  "
-            f"peak RSS {r['rss_mb']:6.0f} MB  vocab {r['vocab']}"
-        )
-    ratio = ref["seconds"] / ours["seconds"]
-    print(
-        f"RESULT tokenizer_speed_ratio={ratio:.2f} llmkit_mb_per_s={mb / ours['seconds']:.2f} "
-        f"llmkit_peak_rss_mb={ours['rss_mb']:.0f} reference_peak_rss_mb={ref['rss_mb']:.0f}"
-    )
+        print(f"corpus {mb:.0f} MB, byte-level BPE vocab {args.vocab}", flush=True)
+        sides = {  # a fresh output and a cold datasets cache for every llmkit run
+            "llmkit": lambda rep: run_side(LLMKIT, corpus, f"{tmp}/llmkit{rep}", vocab,
+                                           f"{tmp}/hf_cache{rep}"),
+            "tokenizers train(files)": lambda rep: run_side(REFERENCE, corpus,
+                                                            f"{tmp}/reference{rep}", vocab),
+        }  # fmt: skip
+        runs = interleave(sides, args.repeats)
+    ours, ref = runs["llmkit"], runs["tokenizers train(files)"]
+    ratio = ratio_spread([r["seconds"] for r in ref], [o["seconds"] for o in ours])
+    print(f"speed ratio llmkit / reference: {ratio}")
+    run.finish({
+        **ratio.figures("tokenizer_speed_ratio"),
+        "llmkit_mb_per_s": statistics.median(mb / o["seconds"] for o in ours),
+        "llmkit_peak_rss_mb": round(max(o["rss_mb"] for o in ours)),
+        "reference_peak_rss_mb": round(max(r["rss_mb"] for r in ref)),
+    })  # fmt: skip
+
+
+def run_side(code: str, corpus: Path, *args: str) -> dict:
+    result = run(code, str(corpus), *args)
+    mb = corpus.stat().st_size / 1e6
+    print(f"  {'llmkit' if code is LLMKIT else 'reference':>9}: {result['seconds']:7.1f} s  "
+          f"{mb / result['seconds']:5.2f} MB/s  peak RSS {result['rss_mb']:6.0f} MB  "
+          f"vocab {result['vocab']}", flush=True)  # fmt: skip
+    return result
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.safe_load(_utf8_text(path))
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
@@ -35,6 +35,22 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
             f"{path}: the top level must be a mapping of keys, not {type(data).__name__}"
         )
     return data
+
+
+def _utf8_text(path: Path) -> str:
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        guess = ""
+        if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+            guess = "; it starts with a UTF-16 byte-order mark"
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {raw[e.start]:#04x} at offset {e.start}, "
+            f"line {line}{guess})",
+            "save the config as UTF-8",
+        ) from None
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:

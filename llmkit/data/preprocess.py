@@ -31,6 +31,7 @@ from llmkit.data.sources import SPLITS, read_split, require_columns
 from llmkit.data.splitting import make_splits
 from llmkit.errors import ConfigError
 from llmkit.outputs import stage_of_output, staged_output_dir
+from llmkit.writable import require_writable_dir
 
 
 def load_tokenizer(name: str):
@@ -113,6 +114,7 @@ def run_preprocess(
             f"({what_changed(out, cfg, inputs, identity)} changed)",
             f"rebuild it with `llmkit preprocess CONFIG --force`, or choose another {output_key}",
         )
+    require_writable_dir(out, output_key, swapped_in=True)
     started = time.time()
     staged = staged_output_dir(out, "preprocess", force, output_key)
     with _quiet_datasets(), report.new_progress() as progress, staged as tmp:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from llmkit.config.data import DataConfig
+from llmkit.data.json_check import builder_logs_muted, json_problem
 from llmkit.errors import DataError
 
 SPLITS = ("train", "validation", "test")
@@ -122,10 +123,14 @@ def _load_with_builder(files: list[Path], fmt: str):
     # over tabs and line ends into the next rows
     kwargs = {"sep": "\t", "quoting": csv.QUOTE_NONE} if fmt == "tsv" else {}
     try:
-        return datasets.load_dataset(
-            _BUILDERS[fmt], data_files=[str(f) for f in files], split="train", **kwargs
-        )
+        with builder_logs_muted(fmt):
+            return datasets.load_dataset(
+                _BUILDERS[fmt], data_files=[str(f) for f in files], split="train", **kwargs
+            )
     except Exception as e:  # the builders raise many types; all mean "this file is not valid X"
+        problem = json_problem(files) if fmt == "json" else None
+        if problem is not None:
+            raise problem from e
         cause = e.__cause__ or e
         names = ", ".join(str(f) for f in files[:3]) + (" …" if len(files) > 3 else "")
         raise DataError(

@@ -8,6 +8,7 @@ from llmkit.evaluation.report import (
     print_table,
     write_outputs,
 )
+from llmkit.writable import require_writable_dir, require_writable_file
 
 
 def run_eval(cfg: EvalConfig, force: bool = False) -> list[SystemResult]:
@@ -17,6 +18,10 @@ def run_eval(cfg: EvalConfig, force: bool = False) -> list[SystemResult]:
     checked first: an earlier eval's are replaced only with `force`, anything else never.
     """
     check_outputs(cfg, force)
+    if cfg.output is not None:
+        require_writable_file(cfg.output, "output")
+    if cfg.output_dir is not None:
+        require_writable_dir(cfg.output_dir, "output_dir", swapped_in=True)
     if cfg.file_mode:
         from llmkit.evaluation.files import evaluate_files
 

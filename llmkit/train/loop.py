@@ -33,9 +33,11 @@ from llmkit.train.host_memory import keep_freed_host_memory
 from llmkit.train.lock import RunLock
 from llmkit.train.optim import build_optimizer, build_scheduler
 from llmkit.train.precision import accelerate_precision
+from llmkit.train.resume_config import check_resumed_config
 from llmkit.train.signals import StopSignals, TrainingInterrupted
 from llmkit.train.state import TrainState
 from llmkit.train.validation import evaluate, track_best
+from llmkit.writable import require_writable_dir
 
 NO_STEP = 2**62
 """`first_bad_step` while every loss so far was finite."""
@@ -75,6 +77,7 @@ def train(run_cfg, task, output_dir, train_cfg: TrainConfig, dry_run: bool = Fal
     The run holds output_dir's lock (llmkit.train.lock) from before the resume check to the end,
     so a second run on the same directory stops at once; a kill's leftovers are removed first."""
     output_dir = Path(output_dir)
+    require_writable_dir(output_dir, "output_dir")
     if dry_run:
         return _train(run_cfg, task, output_dir, train_cfg, None, dry_run=True)
     first = int(os.environ.get("RANK", "0")) == 0  # one lock per run, not per process
@@ -100,6 +103,8 @@ def _train(
         cpu=_launched_without_gpus(),
     )
     set_seed(train_cfg.seed, deterministic=train_cfg.deterministic)
+    if resume_from is not None:
+        check_resumed_config(resume_from, run_cfg, accelerator.print)
     with accelerator.main_process_first():  # the main process builds caches, the others load
         splits = task.prepare_datasets()
     run = _setup(accelerator, task, splits, run_cfg, train_cfg, output_dir)

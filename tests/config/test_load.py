@@ -160,3 +160,19 @@ def test_a_bad_section_given_by_set_names_set_not_the_file(cli, tmp_path):
     line = _one_error_line(cli("config", "validate", cfg, "--set", "tokenizr.type=char"))
     assert line.startswith("error: --set: unknown key 'tokenizr'")
     assert "did you mean 'tokenizer'?" in line
+
+
+def test_a_config_that_is_not_utf8_names_the_file_and_the_byte(cli, tmp_path):
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_bytes(GOOD.encode("utf-16"))  # b"\xff\xfe" + "s\x00t\x00…", as Notepad saves it
+    for command in (("tokenizer", "train", cfg), ("config", "validate", cfg)):
+        line = _one_error_line(cli(*command))
+        assert "cfg.yaml: not UTF-8" in line and "byte 0xff at offset 0" in line, line
+        assert "UTF-16" in line and "save the config as UTF-8" in line
+
+
+def test_a_latin1_byte_in_a_config_names_its_line(cli, tmp_path):
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_bytes(GOOD.encode() + "# café\n".encode("latin-1"))
+    line = _one_error_line(cli("config", "show", cfg))
+    assert "byte 0xe9" in line and f"offset {len(GOOD) + 5}" in line and "line 6" in line
