@@ -2,11 +2,11 @@
 a new or empty directory, or an earlier `llmkit export` output replaced with --force; written to
 a hidden sibling and swapped in only when complete, so a failed export leaves nothing behind."""
 
-import os
 from pathlib import Path
 
 from llmkit.errors import ConfigError
 from llmkit.outputs import check_output_dir, staged_output_dir
+from llmkit.writable import require_writable_dir
 
 STAGE = "export"
 
@@ -18,14 +18,7 @@ def check_export_output(output_dir: str, force: bool, source: Path) -> Path:
     if out.resolve() == source.resolve() or source.resolve() in out.resolve().parents:
         raise ConfigError(f"output_dir: {out} is inside the source {source}; choose another place")
     check_output_dir(out, STAGE, force)
-    existing = out.parent
-    while not existing.exists():
-        existing = existing.parent
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise ConfigError(
-            f"output_dir: {existing} is not writable; nothing was written",
-            "choose a directory you can write",
-        )
+    require_writable_dir(out, "output_dir", swapped_in=True)
     return out
 
 

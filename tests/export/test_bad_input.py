@@ -2,6 +2,7 @@
 half-written next to the output."""
 
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -59,18 +60,26 @@ def test_an_earlier_export_is_replaced_only_with_force(cli, gpt2_dir, tmp_path):
 
 
 def test_unwritable_output_is_refused_before_any_work(cli, gpt2_dir, tmp_path, monkeypatch):
-    import llmkit.export.output as output
+    import os
 
-    # the suite may run as root, for whom every directory is writable: deny it the way a
-    # read-only directory would
+    # the suite may run as root, for whom mode bits do not apply: os.access answers as it does
+    # for anyone else (tests/test_writable.py does the same)
     denied = tmp_path / "read-only"
     denied.mkdir()
-    real_access = output.os.access
-    monkeypatch.setattr(output.os, "access", lambda p, m: p != denied and real_access(p, m))
+    denied.chmod(0o555)
+    real_access = os.access
+    monkeypatch.setattr(
+        os,
+        "access",
+        lambda p, m, **kw: (
+            False if m & os.W_OK and Path(p).resolve() == denied.resolve() else real_access(p, m)
+        ),
+    )
     result = cli("export", gpt2_dir, "--format", "hf", "--output", denied / "out")
     assert result.exit_code == 2
-    assert "is not writable" in _one_error_line(result)
+    assert "cannot write to" in _one_error_line(result)
     assert list(denied.iterdir()) == []
+    denied.chmod(0o755)
 
 
 def test_pickled_weights_are_refused(cli, gpt2_dir, tmp_path):
