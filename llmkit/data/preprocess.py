@@ -73,6 +73,10 @@ def clean_splits(
         with report.stage(progress, f"Cleaning {name}") if progress else contextlib.nullcontext():
             ds, drops = clean_dataset(ds, cleaning, list(text_columns), num_proc, f"data.{name}")
         datasets[name], dropped[name] = ds, {**stats.dropped, **drops}
+    if data.id_split is not None:
+        from llmkit.data.id_split import split_by_id
+
+        return split_by_id(datasets["train"], data.id_split), dropped
     splits = make_splits(datasets["train"], datasets.get("validation"), datasets.get("test"), split)
     return splits, dropped
 

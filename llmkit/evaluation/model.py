@@ -129,10 +129,14 @@ def evaluate_model(cfg: EvalConfig, model_dir: str) -> SystemResult:
     task = cfg.task or infer_task(config)
     if onnx_backend.is_onnx(model_dir):
         onnx_backend.check_task(model_dir, task)
+    identity = {"path": str(model_dir), "model_type": config.model_type, "task": task}
+    if task == "code":
+        from llmkit.evaluation.code_generation import evaluate_code_model
+
+        return evaluate_code_model(cfg, model_dir, identity)
     cfg, reused = with_finetune_settings(cfg, onnx_backend.settings_dir(model_dir))
     rows = read_rows(cfg)
     check_columns(cfg, rows, task, model_dir, reused)
-    identity = {"path": str(model_dir), "model_type": config.model_type, "task": task}
     if reused:
         identity["finetune_settings"] = reused
     if task in ("seq2seq", "causal"):
