@@ -13,6 +13,7 @@ from llmkit import __version__
 from llmkit.cli import (
     config_cmd,
     eval,
+    export,
     finetune,
     generate,
     plot,
@@ -62,7 +63,7 @@ def root(
         False, "--debug", help="Show the full traceback on errors (also accepted after a command)."
     ),
 ) -> None:
-    """llmkit: preprocess → tokenizer → pretrain → finetune → eval → generate."""
+    """llmkit: preprocess → tokenizer → pretrain → finetune → eval → generate → export."""
 
 
 app.add_typer(tokenizer.app, name="tokenizer")
@@ -71,6 +72,7 @@ app.command("pretrain", epilog=pretrain.EXAMPLE)(pretrain.pretrain)
 app.command("finetune", epilog=finetune.EXAMPLE)(finetune.finetune)
 app.command("eval", epilog=eval.EXAMPLE)(eval.eval_)
 app.command("generate", epilog=generate.EXAMPLE)(generate.generate)
+app.command("export", epilog=export.EXAMPLE)(export.export)
 app.command("plot", epilog=plot.EXAMPLE)(plot.plot)
 app.add_typer(config_cmd.app, name="config")
 

@@ -121,15 +121,22 @@ def check_columns(cfg: EvalConfig, rows, task: str, model_dir: str, reused: dict
 def evaluate_model(cfg: EvalConfig, model_dir: str) -> SystemResult:
     from transformers.utils import logging as hf_logging
 
+    from llmkit.evaluation import onnx_backend
     from llmkit.evaluation.finetuned import with_finetune_settings
 
     hf_logging.disable_progress_bar()  # keep the screen for the score table
-    config = load_model_config(model_dir)
+    config = load_model_config(onnx_backend.config_dir(model_dir))
     task = cfg.task or infer_task(config)
-    cfg, reused = with_finetune_settings(cfg, model_dir)
+    if onnx_backend.is_onnx(model_dir):
+        onnx_backend.check_task(model_dir, task)
+    identity = {"path": str(model_dir), "model_type": config.model_type, "task": task}
+    if task == "code":
+        from llmkit.evaluation.code_generation import evaluate_code_model
+
+        return evaluate_code_model(cfg, model_dir, identity)
+    cfg, reused = with_finetune_settings(cfg, onnx_backend.settings_dir(model_dir))
     rows = read_rows(cfg)
     check_columns(cfg, rows, task, model_dir, reused)
-    identity = {"path": str(model_dir), "model_type": config.model_type, "task": task}
     if reused:
         identity["finetune_settings"] = reused
     if task in ("seq2seq", "causal"):
@@ -177,11 +184,21 @@ def _as_prompt(tokenizer, prompt: str) -> str:
     return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
 
+def load_for_eval(auto_class, model_dir: str, device: str):
+    """The model to score, in eval mode: transformers', or onnxruntime's for an ONNX export."""
+    from llmkit.evaluation import onnx_backend
+    from llmkit.generation import pick_device
+
+    if onnx_backend.is_onnx(model_dir):
+        return onnx_backend.OnnxLogits(model_dir).eval()
+    return auto_class.from_pretrained(model_dir).to(pick_device(device)).eval()
+
+
 def _perplexity_eval(cfg, model_dir, config, rows, identity) -> SystemResult:
     import transformers
 
+    from llmkit.evaluation import onnx_backend
     from llmkit.evaluation.perplexity import perplexity
-    from llmkit.generation import pick_device
 
     if getattr(config, "is_encoder_decoder", False) or not any(
         a.endswith(("ForCausalLM", "LMHeadModel")) for a in config.architectures or []
@@ -191,9 +208,8 @@ def _perplexity_eval(cfg, model_dir, config, rows, identity) -> SystemResult:
             f"({', '.join(config.architectures or ['unknown head'])}). Masked LMs have no "
             "left-to-right likelihood: evaluate them through a finetuned task instead"
         )
-    model = transformers.AutoModelForCausalLM.from_pretrained(model_dir)
-    model.to(pick_device(cfg.device))
-    tokenizer = transformers.AutoTokenizer.from_pretrained(model_dir)
+    model = load_for_eval(transformers.AutoModelForCausalLM, model_dir, cfg.device)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(onnx_backend.config_dir(model_dir))
     context = cfg.perplexity.context_length or _max_positions(config)
     texts = [str(t) for t in column(rows, cfg.columns.text)]
     metrics = perplexity(

@@ -1,6 +1,7 @@
 """The `llmkit eval` stage: score, show, write, then apply the quality gates."""
 
 from llmkit.config.eval import EvalConfig
+from llmkit.errors import ConfigError
 from llmkit.evaluation.report import (
     SystemResult,
     check_gates,
@@ -17,12 +18,20 @@ def run_eval(cfg: EvalConfig, force: bool = False) -> list[SystemResult]:
     Gates are checked last, so a failing CI run still leaves its scores.json behind. Outputs are
     checked first: an earlier eval's are replaced only with `force`, anything else never.
     """
+    if cfg.scores_code and not cfg.allow_code_execution:
+        from llmkit.config.code_eval import OPT_IN
+
+        raise ConfigError(OPT_IN)  # before any model is loaded or anything generated
     check_outputs(cfg, force)
     if cfg.output is not None:
         require_writable_file(cfg.output, "output")
     if cfg.output_dir is not None:
         require_writable_dir(cfg.output_dir, "output_dir", swapped_in=True)
-    if cfg.file_mode:
+    if cfg.file_mode and cfg.scores_code:
+        from llmkit.evaluation.code_eval import evaluate_code_files
+
+        results = evaluate_code_files(cfg)
+    elif cfg.file_mode:
         from llmkit.evaluation.files import evaluate_files
 
         results = evaluate_files(cfg)

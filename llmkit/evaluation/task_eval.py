@@ -54,13 +54,14 @@ def evaluate_with_task(
     import transformers
     from datasets import DatasetDict
 
-    from llmkit.generation import pick_device
+    from llmkit.evaluation.model import load_for_eval
+    from llmkit.evaluation.onnx_backend import config_dir
 
-    task_obj = build_finetune_task(cfg, model_dir, config, task)
+    task_obj = build_finetune_task(cfg, config_dir(model_dir), config, task)
     examples = task_obj.tokenize_splits(DatasetDict({"train": rows}))["train"]
     auto_class = getattr(transformers, task_obj.auto_class_name)
-    device = pick_device(cfg.device)
-    model = auto_class.from_pretrained(model_dir).to(device).eval()
+    model = load_for_eval(auto_class, model_dir, cfg.device)
+    device = model.device
     outputs = []
     with torch.inference_mode():
         for start in range(0, len(examples), cfg.batch_size):

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from datasets import Dataset, DatasetDict
 
 from llmkit.config.finetune import DEFAULT_CHAT_TEMPLATE
+from llmkit.data.templates import render, require_template_columns, template_fields
 from llmkit.errors import ConfigError, DataError
 from llmkit.tasks.batching import pad_ids_and_labels
 from llmkit.tasks.finetune_common import FinetuneTaskBase, load_task_splits
@@ -49,8 +50,13 @@ class SFTTask(FinetuneTaskBase):
         first = load_split(self.cfg.data, "train")
         chat = self._uses_chat(first.column_names if first is not None else [])
         cols = self.columns
-        text_columns = [] if chat else [cols.prompt, cols.response]
-        needed = [cols.messages] if chat else [cols.prompt, cols.response]
+        template = self.cfg.data.prompt_template
+        if template and first is not None:
+            where = f"data.train ({self.cfg.data.train})"
+            require_template_columns(template, first.column_names, where, "data.prompt_template")
+        prompt_columns = template_fields(template) if template else [cols.prompt]
+        text_columns = [] if chat else [cols.response] + ([] if template else [cols.prompt])
+        needed = [cols.messages] if chat else [*prompt_columns, cols.response]
         return self.tokenize_splits(load_task_splits(self.cfg, text_columns, needed, self.report))
 
     def tokenize_splits(self, raw: DatasetDict) -> DatasetDict:
@@ -100,8 +106,10 @@ class SFTTask(FinetuneTaskBase):
             if not any(m["role"] == "assistant" for m in messages):
                 raise DataError(f"{where}: the chat has no assistant message to learn from")
         else:
+            template = self.cfg.data.prompt_template
+            prompt = render(template, example) if template else example[cols.prompt]
             messages = [
-                {"role": "user", "content": example[cols.prompt]},
+                {"role": "user", "content": prompt},
                 {"role": "assistant", "content": example[cols.response]},
             ]
         for m in messages:

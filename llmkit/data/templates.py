@@ -1,0 +1,57 @@
+"""Prompts built from several columns by a template such as
+"{text}\\nYour code should pass these tests:\\n{test_list}".
+
+Fields are column names in Python's str.format syntax; `{{` and `}}` are literal braces. A list
+value is joined by newlines (one assert per line), anything else is str()-ed.
+"""
+
+import string
+from collections.abc import Mapping
+from typing import Any
+
+from llmkit.errors import DataError
+
+
+def template_fields(template: str) -> list[str]:
+    """The column names a template reads, in order; ValueError (a config error) when the
+    template is malformed or uses positional, attribute, index or format-spec fields."""
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as e:
+        raise ValueError(
+            f"not a valid template ({e}); write literal braces as {{{{ and }}}}"
+        ) from None
+    names = []
+    for _, name, spec, conversion in parsed:
+        if name is None:
+            continue
+        if not name or name.isdigit() or any(c in name for c in ".[]") or spec or conversion:
+            raise ValueError(
+                f"template field {{{name}{'!' + conversion if conversion else ''}"
+                f"{':' + spec if spec else ''}}} must be a plain column name, e.g. {{text}}"
+            )
+        names.append(name)
+    if not names:
+        raise ValueError("the template names no column; use {column} fields, e.g. {text}")
+    return list(dict.fromkeys(names))
+
+
+def require_template_columns(template: str, columns: list[str], where: str, key: str) -> None:
+    """DataError naming the first template field that is not a column of the data."""
+    for name in template_fields(template):
+        if name not in columns:
+            raise DataError(
+                f"{key}: the template names column '{name}', which {where} does not have "
+                f"(columns: {', '.join(columns)})"
+            )
+
+
+def render(template: str, row: Mapping[str, Any]) -> str:
+    """The template filled from one row."""
+    return template.format_map({name: _as_text(row[name]) for name in template_fields(template)})
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return "\n".join(str(v) for v in value)
+    return "" if value is None else str(value)
