@@ -1,7 +1,7 @@
 """Batched text generation shared by `llmkit generate`, `llmkit eval` and finetune validation.
 
 Why it is fast: prompts are tokenized once, sorted by length and generated in batches, so each
-batch pads only to its own longest prompt; `model.generate` keeps the KV cache. Decoder-only models
+batch pads only to its own longest prompt (see `length_batches`); `model.generate` keeps the KV cache. Decoder-only models
 are padded on the left so every prompt ends where generation starts. Outputs come back in input
 order. Sampling is seeded inside a forked RNG, so calling this in the middle of training neither
 depends on nor disturbs the training RNG.
@@ -72,6 +72,23 @@ def _inference(model: torch.nn.Module, seed: int):
         model.train(was_training)
 
 
+def length_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Indices of `lengths` grouped into batches of at most `batch_size`, longest first, as many
+    batches as plain chunking would make.
+
+    Every batch pads to its longest prompt, and the KV cache carries that padding through every
+    generated token. Sorting by length keeps neighbours alike; the one short batch (the remainder)
+    goes to the long end, where lengths are sparse and a full batch would pad most. The longest
+    prompts still come first, so a batch too big for memory fails at once.
+    """
+    if not lengths:
+        return []
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i], reverse=True)
+    first = len(order) % batch_size or batch_size
+    starts = [0, *range(first, len(order), batch_size)]
+    return [order[a:b] for a, b in zip(starts, [*starts[1:], len(order)], strict=True)]
+
+
 def generate_texts(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -92,13 +109,10 @@ def generate_texts(
     if left:
         _check_context(model, ids, settings)
     gen_config = generation_config(model, tokenizer, settings)
-    # Longest first: the first batch shows at once whether memory suffices.
-    order = sorted(range(len(ids)), key=lambda i: len(ids[i]), reverse=True)
     outputs: list[str] = [""] * len(ids)
     device = model.device
     with _inference(model, settings.seed):
-        for start in range(0, len(order), batch_size):
-            chunk = order[start : start + batch_size]
+        for chunk in length_batches([len(seq) for seq in ids], batch_size):
             batch = tokenizer.pad(
                 {"input_ids": [ids[i] for i in chunk]},
                 padding_side="left" if left else "right",

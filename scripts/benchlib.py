@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TypeVar
 
 T = TypeVar("T")
-BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # as llmkit.train.precision reads them
+BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # as llmkit.models.precision reads them
 REPO = Path(__file__).resolve().parents[1]
 
 

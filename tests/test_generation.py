@@ -7,7 +7,7 @@ import transformers
 from llmkit.config.generate import GenerationSettings
 from llmkit.config.model import ModelConfig
 from llmkit.errors import ConfigError, DataError
-from llmkit.generation import generate_texts, generation_config, stream_text
+from llmkit.generation import generate_texts, generation_config, length_batches, stream_text
 from llmkit.models.build import load_or_build
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -43,6 +43,18 @@ def test_batched_greedy_equals_one_by_one_in_input_order(model_and_tokenizer, pr
     single = [generate_texts(model, tokenizer, [p], settings)[0] for p in prompts]
     assert batched == single
     assert len(set(batched)) > 1  # outputs depend on the prompt, so order is really checked
+
+
+def test_length_batches_pad_less_with_as_many_batches_as_plain_chunking():
+    lengths = [30, 5, 12, 100, 7, 8, 9, 11, 6, 10]
+    batches = length_batches(lengths, batch_size=4)
+    assert len(batches) == 3 and max(map(len, batches)) <= 4
+    assert sorted(i for batch in batches for i in batch) == list(range(10))
+    # the short remainder batch takes the longest prompts, so 100 pads only 30, not 5 and 11
+    assert batches[0] == [3, 0]
+    assert [[lengths[i] for i in batch] for batch in batches[1:]] == [[12, 11, 10, 9], [8, 7, 6, 5]]
+    assert length_batches([3, 1, 2], batch_size=3) == [[0, 2, 1]]
+    assert length_batches([], batch_size=3) == []
 
 
 def test_beam_search_equals_one_by_one(model_and_tokenizer, prompts):

@@ -13,6 +13,7 @@ from llmkit import __version__
 from llmkit.cli import (
     config_cmd,
     eval,
+    export,
     generate,
     plot,
     preprocess,
@@ -61,7 +62,7 @@ def root(
         False, "--debug", help="Show the full traceback on errors (also accepted after a command)."
     ),
 ) -> None:
-    """llmkit: preprocess → tokenizer → pretrain → finetune → eval → generate."""
+    """llmkit: preprocess → tokenizer → pretrain → finetune → eval → generate → export."""
 
 
 app.add_typer(tokenizer.app, name="tokenizer")
@@ -70,6 +71,7 @@ app.command("pretrain", epilog=train.PRETRAIN_EXAMPLE)(train.pretrain)
 app.command("finetune", epilog=train.FINETUNE_EXAMPLE)(train.finetune)
 app.command("eval", epilog=eval.EXAMPLE)(eval.eval_)
 app.command("generate", epilog=generate.EXAMPLE)(generate.generate)
+app.command("export", epilog=export.EXAMPLE)(export.export)
 app.command("plot", epilog=plot.EXAMPLE)(plot.plot)
 app.add_typer(config_cmd.app, name="config")
 

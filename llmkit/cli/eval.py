@@ -10,7 +10,8 @@ from llmkit.config.eval import load_eval_config
 EXAMPLE = (
     "Example: llmkit eval --predictions hyp.txt --references ref.txt --metric bleu "
     "--metric chrf --fail-under bleu=20 --output scores.json   ·   "
-    "llmkit eval configs/eval-seq2seq.yaml --set max_examples=100"
+    "llmkit eval configs/eval-seq2seq.yaml --set max_examples=100   ·   "
+    "llmkit eval -p samples.jsonl -r mbpp.jsonl -m pass_at_k --allow-code-execution"
 )
 
 
@@ -28,13 +29,16 @@ def eval_(
         None, "--data-format", help="Format of --data, e.g. conll (default: as finetuned, or auto)."
     ),
     task: str | None = typer.Option(
-        None, "--task", help="perplexity, seq2seq, sft, classification, token-classification."
+        None,
+        "--task",
+        help="perplexity, seq2seq, sft, classification, token-classification, code.",
     ),
     metrics: list[str] = typer.Option(
         [],
         "--metric",
         "-m",
-        help="bleu, chrf, ter, rouge, exact_match, classification, regression, seqeval, perplexity (repeatable).",
+        help="bleu, chrf, ter, rouge, exact_match, classification, regression, seqeval, "
+        "perplexity, pass_at_k (repeatable).",
     ),
     output: str | None = typer.Option(None, "--output", "-o", help="Write the scores JSON here."),
     output_dir: str | None = typer.Option(
@@ -42,6 +46,9 @@ def eval_(
     ),
     fail_under: list[str] = typer.Option(
         [], "--fail-under", help="Gate metric=value; exit 1 when missed (repeatable)."
+    ),
+    allow_code_execution: bool = typer.Option(
+        False, "--allow-code-execution", help="Let pass_at_k run the programs it scores."
     ),
     set_: list[str] = SetOpt,
     force: bool = ForceOpt,
@@ -54,6 +61,7 @@ def eval_(
 
     flags = dict(predictions=predictions, references=references, models=models, data=data,
                  data_format=data_format, task=task, metrics=metrics, output=output,
-                 output_dir=output_dir)  # fmt: skip
+                 output_dir=output_dir,
+                 allow_code_execution=allow_code_execution or None)  # fmt: skip
     cfg = load_eval_config(config, set_, flags, parse_gates(fail_under))
     run_eval(cfg, force=force)

@@ -3,9 +3,10 @@
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from llmkit.config.base import Section
+from llmkit.config.templates import template_fields
 
 Format = Literal["auto", "text", "jsonl", "json", "csv", "tsv", "parquet", "arrow", "conll", "hub"]
 
@@ -36,12 +37,36 @@ class ColumnsConfig(Section):
     """Chat column for instruction tuning: a list of {role, content}."""
 
 
+class IdSplitConfig(Section):
+    """Split data.train into train/validation/test by inclusive ranges of an integer id column
+    (MBPP's conventional split: train [601, 974], validation [511, 600], test [11, 510]); rows
+    outside every range are left out and split: ratios are not used."""
+
+    column: str = "task_id"
+    train: tuple[int, int]
+    validation: tuple[int, int] | None = None
+    test: tuple[int, int] | None = None
+
+    @model_validator(mode="after")
+    def _ranges(self):
+        given = {n: getattr(self, n) for n in ("train", "validation", "test")}
+        ranges = sorted((r, n) for n, r in given.items() if r is not None)
+        for (low, high), name in ranges:
+            if low > high:
+                raise ValueError(f"{name}: [{low}, {high}] is empty (low > high)")
+        for ((_, high), first), ((low, _), second) in zip(ranges, ranges[1:], strict=False):
+            if low <= high:
+                raise ValueError(f"the {first} and {second} ranges overlap")
+        return self
+
+
 class DataConfig(Section):
     """Input files (or a hub dataset name) and how to read them."""
 
     train: str | list[str] | None = None
-    """Training data: a file, a glob, a list of files/globs, a `save_to_disk` directory,
-    or with format: hub, a hub dataset name."""
+    """Training data: a file, a glob, a list of files/globs, a directory of data files (shards,
+    read in name order), a `save_to_disk` directory, or with format: hub, a hub dataset name.
+    Text and JSON lines files may be gzip-compressed (`.txt.gz`, `.jsonl.gz`)."""
     validation: str | list[str] | None = None
     """Validation data in the same forms; when absent a seeded ratio split is made (split:)."""
     test: str | list[str] | None = None
@@ -60,11 +85,26 @@ class DataConfig(Section):
     encoding_errors: Literal["error", "skip"] = "error"
     """Undecodable bytes in a text file: stop with the file and line, or skip the line and count it."""
     columns: ColumnsConfig = Field(default_factory=ColumnsConfig)
+    id_split: IdSplitConfig | None = None
+    """Split the rows of data.train by ranges of an id column instead of files or ratios."""
+    prompt_template: str | None = None
+    """SFT (task causal, prompt-response): build each prompt from several columns, e.g.
+    "{text}\nYour code should pass these tests:\n{test_list}" ({column} fields; a list
+    column is joined by newlines; {{ and }} are literal braces). null reads columns.prompt."""
+
+    @field_validator("prompt_template")
+    @classmethod
+    def _template(cls, value: str | None) -> str | None:
+        if value is not None:
+            template_fields(value)
+        return value
 
     @model_validator(mode="after")
     def _needs_train(self):
         if self.train is None:
             raise ValueError("data.train is required: a file, glob, list of files or directory")
+        if self.id_split is not None and (self.validation is not None or self.test is not None):
+            raise ValueError("data.id_split splits data.train; remove data.validation / data.test")
         return self
 
 

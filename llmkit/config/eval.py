@@ -3,11 +3,13 @@ dataset and score its predictions (model mode). One config, every field defaulte
 flags (--predictions, --references, --metric, --fail-under, --output) fill the same fields."""
 
 import difflib
+import re
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from llmkit.config.base import Section, current_task_name
+from llmkit.config.code_eval import CodeEvalOptions
 from llmkit.config.data import ColumnsConfig, Format
 from llmkit.config.generate import GenerationSettings
 from llmkit.config.load import apply_overrides, read_yaml, validate
@@ -19,16 +21,16 @@ Average = Literal["macro", "micro", "weighted", "binary"]
 
 MetricName = Literal[
     "bleu", "chrf", "ter", "rouge", "exact_match", "classification", "regression", "seqeval",
-    "perplexity",
+    "perplexity", "pass_at_k",
 ]  # fmt: skip
-TaskName = Literal["perplexity", "seq2seq", "sft", "classification", "token-classification"]
+TaskName = Literal["perplexity", "seq2seq", "sft", "classification", "token-classification", "code"]
 
 SCORE_NAMES = frozenset(
     {"bleu", "chrf", "ter", "rouge1", "rouge2", "rougeL", "rougeLsum", "exact_match",
      "accuracy", "precision", "recall", "f1", "mcc", "subset_accuracy", "pearson", "spearman",
      "mse", "perplexity", "loss"}
 )  # fmt: skip
-"""Every score a gate can name."""
+"""Every score a gate can name, besides pass@<k> (e.g. pass@1) of code evaluation."""
 
 DEFAULT_METRICS: dict[str, list[str]] = {
     "perplexity": ["perplexity"],
@@ -36,6 +38,7 @@ DEFAULT_METRICS: dict[str, list[str]] = {
     "sft": ["bleu", "chrf", "rouge", "exact_match"],
     "classification": ["classification"],
     "token-classification": ["seqeval"],
+    "code": ["pass_at_k"],
 }
 
 
@@ -67,8 +70,8 @@ class PerplexityOptions(Section):
 class EvalConfig(Section):
     stage: Literal["eval"] = "eval"
     output_dir: str | None = None
-    """When set: scores.json, predictions.jsonl (model mode, one file per model) and the resolved
-    config are written here."""
+    """When set: scores.json, predictions.jsonl (model mode, one file per model; pass@k: one row
+    per sample with its verdict) and the resolved config are written here."""
     output: str | None = None
     """Also (or only) write the scores JSON to this file, e.g. scores.json."""
 
@@ -114,6 +117,11 @@ class EvalConfig(Section):
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
     perplexity: PerplexityOptions = Field(default_factory=PerplexityOptions)
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    code: CodeEvalOptions = Field(default_factory=CodeEvalOptions)
+    """Programs scored by running them: metric pass_at_k (file mode) or task code."""
+    allow_code_execution: bool = False
+    """pass_at_k executes the programs it scores; nothing runs unless this is true (the
+    --allow-code-execution flag)."""
 
     # both modes
     metrics: list[MetricName] = Field(default_factory=list)
@@ -137,7 +145,7 @@ class EvalConfig(Section):
     @classmethod
     def _known_scores(cls, gates: dict[str, float]) -> dict[str, float]:
         for name in gates:
-            if name not in SCORE_NAMES:
+            if name not in SCORE_NAMES and not re.fullmatch(r"pass@[1-9][0-9]*", name):
                 close = difflib.get_close_matches(name, sorted(SCORE_NAMES), n=1)
                 hint = (
                     f"did you mean '{close[0]}'?"
@@ -158,11 +166,23 @@ class EvalConfig(Section):
             )
         if self.models and self.data is None:
             raise ValueError("model mode needs data: the evaluation file or directory")
+        if self.scores_code and self.file_mode and self.metrics != ["pass_at_k"]:
+            raise ValueError("metric pass_at_k cannot be combined with other metrics")
+        if self.task == "code" and self.code.samples > 1 and not self.generation.do_sample:
+            raise ValueError(
+                "code.samples > 1 with greedy decoding gives identical programs; set "
+                "generation.do_sample: true (and a temperature, e.g. 0.8)"
+            )
         if self.predictions and "perplexity" in self.metrics:
             raise ValueError(
                 "perplexity needs a model (model mode); it cannot be computed from files"
             )
         return self
+
+    @property
+    def scores_code(self) -> bool:
+        """Programs are executed: metric pass_at_k in file mode, task code in model mode."""
+        return "pass_at_k" in self.metrics or self.task == "code"
 
     @property
     def file_mode(self) -> bool:

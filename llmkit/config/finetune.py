@@ -214,6 +214,8 @@ class FinetuneConfig(Section):
     @property
     def has_validation(self) -> bool:
         """A validation split exists: given as files or split off the training data."""
+        if self.data.id_split is not None:
+            return self.data.id_split.validation is not None
         return self.data.validation is not None or self.split.validation_ratio > 0
 
     @model_validator(mode="after")
@@ -228,6 +230,13 @@ class FinetuneConfig(Section):
             raise ValueError(
                 "train.checkpoint.keep_best and train.eval.early_stopping_patience compare "
                 "validation scores; give data.validation or a split.validation_ratio above 0"
+            )
+        if self.data.prompt_template is not None and (
+            self.task.type != "sft" or self.task.format == "chat"
+        ):
+            raise ValueError(
+                "data.prompt_template builds SFT prompts: it needs task.type sft with "
+                "format prompt-response (or auto on data without a messages column)"
             )
         seq2seq_families = ("t5", "bart", "marian")
         if self.model.pretrained is None:

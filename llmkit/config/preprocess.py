@@ -27,9 +27,13 @@ class PreprocessConfig(Section):
     """true: tokenize and pack into `input_ids` blocks for pretraining. false: write the cleaned
     and split raw columns (finetuning tokenizes them itself)."""
     num_proc: int | None = Field(None, ge=1)
-    """Worker processes for cleaning; null = the number of CPU cores. Tokenization always uses
-    the tokenizer's own Rust threads in the main process (faster than forked workers)."""
+    """Worker processes for cleaning with pack: false; null = the number of CPU cores. With
+    pack: true the stage streams in the main process (Arrow's string kernels clean, the
+    tokenizer's own Rust threads tokenize), which is faster than forked workers."""
     batch_chars: int = Field(4_000_000, ge=1000)
     """Characters of text tokenized per batch; bounds memory while packing."""
+    shard_mb: float = Field(256.0, gt=0)
+    """Size of each Arrow shard of packed blocks, in MB; `datasets.load_from_disk` reads the
+    shards of a split as one dataset. Changes only the layout, not the content."""
     output_dir: str = "runs/preprocessed"
     """Where the Arrow dataset, manifest.json, tokenizer/ and llmkit_config.yaml are written."""

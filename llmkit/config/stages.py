@@ -19,6 +19,7 @@ STAGE_SCHEMAS: dict[str, str] = {
     "pretrain": "llmkit.config.pretrain:PretrainConfig",
     "eval": "llmkit.config.eval:EvalConfig",
     "generate": "llmkit.config.generate:GenerateConfig",
+    "export": "llmkit.config.export:ExportConfig",
 }
 
 

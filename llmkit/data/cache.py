@@ -14,7 +14,7 @@ from llmkit.data.sources import SPLITS, resolve_files
 
 FORMAT_VERSION = 1
 # Keys that do not change the output (speed, location), so changing them keeps the cache valid.
-_NOT_IN_KEY = {"output_dir", "num_proc", "batch_chars"}
+_NOT_IN_KEY = {"output_dir", "num_proc", "batch_chars", "shard_mb"}
 
 
 def input_fingerprint(data: DataConfig) -> list[dict]:

@@ -31,13 +31,31 @@ def clean_array(arr, cfg: CleaningConfig):
     """A pyarrow string array through the configured cleaning steps (vectorized, in C++)."""
     if cfg.unicode_normalization != "none":
         arr = pc.utf8_normalize(arr, cfg.unicode_normalization)
-    if cfg.strip_control_chars:
+    if cfg.strip_control_chars and _may_hold_control_chars(arr):
         arr = pc.replace_substring_regex(arr, _CONTROL, "")
     if cfg.normalize_whitespace:
         arr = pc.replace_substring_regex(arr, _SPACES, " ")
         arr = pc.replace_substring_regex(arr, _SPACE_AROUND_NEWLINE, "\n")
         arr = pc.utf8_trim_whitespace(arr)
     return arr
+
+
+def _may_hold_control_chars(arr) -> bool:
+    """False when no byte of the array's text can start a control character (most text): a
+    scan with numpy is ~10x cheaper than the regex replace it saves."""
+    import pyarrow as pa
+
+    if not isinstance(arr, pa.Array):
+        return True  # a chunked array: no single buffer to scan
+    data = arr.buffers()[2]
+    if len(arr) == 0 or data is None:
+        return False
+    text = np.frombuffer(data, dtype=np.uint8)
+    c0 = (text < 0x20) & (text != 0x09) & (text != 0x0A)
+    if c0.any() or (text == 0x7F).any():
+        return True
+    lead = np.flatnonzero(text[:-1] == 0xC2)  # C1 controls U+0080-U+009F are C2 80 … C2 9F
+    return bool(((text[lead + 1] >= 0x80) & (text[lead + 1] <= 0x9F)).any())
 
 
 def clean_text(text: str, cfg: CleaningConfig) -> str:
@@ -171,3 +189,58 @@ def _everything_dropped_message(name: str, rows: int, dropped: dict[str, int], c
         f"{name}: all {rows} rows were removed by cleaning ({counts}); the '{worst}' filter "
         f"removed the most — {fixes[worst]}"
     )
+
+
+class StreamCleaner:
+    """The cleaning and filters of `clean_dataset` applied chunk by chunk to one text column, for
+    streaming: same text, same drops, same first-kept duplicates. Memory: 8 bytes per kept row
+    for de-duplication (the sorted hashes seen so far), nothing per row otherwise."""
+
+    def __init__(self, cfg: CleaningConfig):
+        self.cfg = cfg
+        self.rows = 0
+        self.counts = np.zeros(len(REASONS) + 1, dtype=np.int64)
+        self.duplicates = 0
+        self.seen = np.zeros(0, dtype=np.uint64)
+
+    def clean(self, docs):
+        """A pyarrow string array of raw documents → the cleaned ones that are kept."""
+        import pyarrow as pa
+
+        cleaned = clean_array(docs, self.cfg)
+        reasons = _drop_reasons(cleaned, self.cfg)
+        self.rows += len(reasons)
+        self.counts += np.bincount(reasons, minlength=len(REASONS) + 1)
+        keep = reasons == 0
+        if self.cfg.deduplicate:
+            keep = self._first_seen(cleaned, keep)
+        return cleaned if keep.all() else cleaned.filter(pa.array(keep))
+
+    def _first_seen(self, cleaned, keep: np.ndarray) -> np.ndarray:
+        import xxhash
+
+        rows = np.flatnonzero(keep)
+        texts = cleaned.take(rows).to_pylist()
+        hashes = np.fromiter(
+            (xxhash.xxh64_intdigest(_key_bytes((t,))) for t in texts), np.uint64, len(texts)
+        )
+        _, first = np.unique(hashes, return_index=True)
+        first = np.sort(first)
+        new = ~np.isin(hashes[first], self.seen, assume_unique=True)
+        unique_rows = rows[first[new]]
+        self.seen = np.union1d(self.seen, hashes[first[new]])
+        self.duplicates += len(rows) - len(unique_rows)
+        kept = np.zeros(len(keep), dtype=bool)
+        kept[unique_rows] = True
+        return kept
+
+    def dropped(self) -> dict[str, int]:
+        """{reason: rows dropped}, only the reasons that dropped any, in `clean_dataset`'s order."""
+        dropped = {r: int(self.counts[i + 1]) for i, r in enumerate(REASONS)}
+        if self.cfg.deduplicate:
+            dropped["duplicate"] = self.duplicates
+        return {r: n for r, n in dropped.items() if n}
+
+    def require_rows_kept(self, kept: int, name: str) -> None:
+        if kept == 0 and self.rows:
+            raise DataError(_everything_dropped_message(name, self.rows, self.dropped(), self.cfg))

@@ -9,6 +9,7 @@ first batch is checked against per-document encoding and the per-document path i
 tokenizer ever disagrees. Memory: ids go into a numpy carry buffer and out to Arrow in batches.
 """
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,10 +69,22 @@ class DocumentEncoder:
 
     def encode(self, docs: list[str]) -> np.ndarray:
         if not self.checked:
-            self.checked = True
-            sample = docs[:_CHECK_DOCS]
-            self.joined = np.array_equal(self._encode_joined(sample), self._encode_each(sample))
+            self._check(docs)
         return self._encode_joined(docs) if self.joined else self._encode_each(docs)
+
+    def encode_array(self, docs) -> np.ndarray:
+        """Like `encode` for a pyarrow string array: the groups are joined by Arrow compute, so
+        only one Python string per ~16k characters is made."""
+        if not self.checked:
+            self._check(docs.slice(0, _CHECK_DOCS).to_pylist())
+        if not self.joined:
+            return self._encode_each(docs.to_pylist())
+        return self._encode_texts(_joined_groups(docs, self.sep_text))
+
+    def _check(self, docs: list[str]) -> None:
+        self.checked = True
+        sample = docs[:_CHECK_DOCS]
+        self.joined = np.array_equal(self._encode_joined(sample), self._encode_each(sample))
 
     def _encode_each(self, docs: list[str]) -> np.ndarray:
         encodings = self.backend.encode_batch_fast(docs, add_special_tokens=False)
@@ -91,10 +104,27 @@ class DocumentEncoder:
                 current, size = [], 0
         if current:
             groups.append(current)
-        texts = [self.sep_text.join(g) + self.sep_text for g in groups]
+        return self._encode_texts([self.sep_text.join(g) + self.sep_text for g in groups])
+
+    def _encode_texts(self, texts: list[str]) -> np.ndarray:
         encodings = self.backend.encode_batch_fast(texts, add_special_tokens=False)
         parts = [np.asarray(enc.ids, dtype=np.int32) for enc in encodings]
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int32)
+
+
+def _joined_groups(docs, sep_text: str) -> list[str]:
+    """Documents, each followed by `sep_text`, concatenated into strings of ~_GROUP_CHARS bytes."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if len(docs) == 0:
+        return []
+    with_sep = pc.binary_join_element_wise(docs, pa.scalar(""), sep_text)
+    ends = np.cumsum(pc.binary_length(with_sep).to_numpy(zero_copy_only=False), dtype=np.int64)
+    cuts = np.searchsorted(ends, np.arange(_GROUP_CHARS, int(ends[-1]), _GROUP_CHARS))
+    bounds = np.unique(np.concatenate([[0], cuts + 1, [len(docs)]]).clip(0, len(docs)))
+    groups = pa.ListArray.from_arrays(pa.array(bounds, pa.int32()), with_sep)
+    return pc.binary_join(groups, "").to_pylist()
 
 
 def text_batches(ds, column: str, batch_chars: int) -> Iterator[list[str]]:
@@ -121,6 +151,56 @@ def text_batches(ds, column: str, batch_chars: int) -> Iterator[list[str]]:
         yield arr.to_pylist()
 
 
+class BlockPacker:
+    """Documents in, blocks of exactly `block_size` ids out to `write(table)`; the ids left
+    over (less than one block) are carried into the next call."""
+
+    def __init__(self, tokenizer, block_size: int, write: Callable, seconds: dict | None = None):
+        self.encoder = DocumentEncoder(tokenizer)
+        self.block_size = block_size
+        self.write = write
+        self.stats = PackStats()
+        self.carry = np.zeros(0, dtype=np.int32)
+        self.seconds = {"tokenize": 0.0, "pack": 0.0} if seconds is None else seconds
+        """Wall seconds spent tokenizing and packing (not writing), added to by phase."""
+
+    def add(self, docs) -> None:
+        """`docs`: a list of str or a pyarrow string array (without nulls)."""
+        started = time.perf_counter()
+        if isinstance(docs, list):
+            encoded = self.encoder.encode(docs)
+        else:
+            encoded = self.encoder.encode_array(docs)
+        self.seconds["tokenize"] += time.perf_counter() - started
+        self._add_ids(encoded)
+        self.stats.documents += len(docs)
+
+    def _add_ids(self, encoded: np.ndarray) -> None:
+        import pyarrow as pa
+
+        started = time.perf_counter()
+        ids = np.concatenate([self.carry, encoded]) if len(self.carry) else encoded
+        n_full = len(ids) // self.block_size
+        self.carry = ids[n_full * self.block_size :].copy()
+        self.stats.rows += n_full
+        self.seconds["pack"] += time.perf_counter() - started
+        if n_full:
+            flat = pa.array(ids[: n_full * self.block_size])
+            self.write(
+                pa.table({"input_ids": pa.FixedSizeListArray.from_arrays(flat, self.block_size)})
+            )
+
+    def finish(self) -> PackStats:
+        self.stats.tokens = self.stats.rows * self.block_size
+        self.stats.tokens_dropped = len(self.carry)
+        return self.stats
+
+
+def block_features(block_size: int):
+
+    return Features({"input_ids": List(Value("int32"), length=block_size)})
+
+
 def pack_split(
     ds,
     column: str,
@@ -131,26 +211,14 @@ def pack_split(
     on_progress: Callable[[int], None] = lambda chars: None,
 ) -> PackStats:
     """Tokenize `ds[column]` and write blocks of `block_size` ids to an Arrow file."""
-    encoder = DocumentEncoder(tokenizer)
-    features = Features({"input_ids": List(Value("int32"), length=block_size)})
-    stats = PackStats()
-    carry = np.zeros(0, dtype=np.int32)
-    with ArrowWriter(path=str(out_file), features=features) as writer:
+
+    with ArrowWriter(path=str(out_file), features=block_features(block_size)) as writer:
+        packer = BlockPacker(tokenizer, block_size, writer.write_table)
         for docs in text_batches(ds, column, batch_chars):
-            ids = np.concatenate([carry, encoder.encode(docs)])
-            n_full = len(ids) // block_size
-            if n_full:
-                flat = pa.array(ids[: n_full * block_size])
-                blocks = pa.FixedSizeListArray.from_arrays(flat, block_size)
-                writer.write_table(pa.table({"input_ids": blocks}))
-            carry = ids[n_full * block_size :].copy()
-            stats.documents += len(docs)
-            stats.rows += n_full
+            packer.add(docs)
             on_progress(sum(len(d) for d in docs))
         writer.finalize()
-    stats.tokens = stats.rows * block_size
-    stats.tokens_dropped = len(carry)
-    return stats
+    return packer.finish()
 
 
 def empty_split_message(name: str, stats: PackStats, block_size: int) -> str:

@@ -1,18 +1,20 @@
 """The `preprocess` stage: read → clean → split → (tokenize + pack) → an Arrow directory.
 
-Output (pack: true): `DatasetDict.save_to_disk(output_dir)` with a single `input_ids` column of
-blocks of exactly block_size ids, plus manifest.json, tokenizer/ and llmkit_config.yaml. With
-pack: false the cleaned and split raw columns are written instead. The directory appears only
-when complete, and a second run with the same inputs, config and tokenizer returns at once.
+Output (pack: true): a DatasetDict in `save_to_disk`'s layout, each split in Arrow shards of
+`shard_mb`, with a single `input_ids` column of blocks of exactly block_size ids, plus
+manifest.json (with seconds per phase), tokenizer/ and llmkit_config.yaml; it is built streaming
+(streaming.py), in memory that does not grow with the corpus. With pack: false the cleaned and
+split raw columns are written instead. The directory appears only when complete: a run that is
+killed (even kill -9) leaves only its temporary sibling, which the next run removes before it
+starts clean. A second run with the same inputs, config and tokenizer returns at once.
 """
 
 import contextlib
 import json
-import shutil
 import time
 from pathlib import Path
 
-from datasets import Dataset, DatasetDict
+from datasets import DatasetDict
 from datasets import utils as hf_tqdm
 from transformers import AutoTokenizer
 
@@ -20,7 +22,7 @@ from llmkit import __version__
 from llmkit.config.data import CleaningConfig, DataConfig, SplitConfig
 from llmkit.config.load import save_resolved_config
 from llmkit.config.preprocess import PreprocessConfig
-from llmkit.data import report
+from llmkit.data import report, streaming
 from llmkit.data.cache import (
     cache_key,
     cached_manifest,
@@ -30,18 +32,21 @@ from llmkit.data.cache import (
     what_changed,
 )
 from llmkit.data.cleaning import clean_dataset
-from llmkit.data.packing import check_block_size, pack_split, require_blocks, separator_id
+from llmkit.data.packing import check_block_size, separator_id
 from llmkit.data.sources import SPLITS, read_split, require_columns
 from llmkit.data.splitting import make_splits
+from llmkit.data.streaming import Timings
 from llmkit.errors import ConfigError
 from llmkit.outputs import stage_of_output, staged_output_dir
 from llmkit.writable import require_writable_dir
+
+_GENERIC = "TokenizersBackend"
 
 
 def load_tokenizer(name: str):
     """A fast tokenizer from a directory or hub id; ConfigError when it cannot be loaded."""
     try:
-        tokenizer = AutoTokenizer.from_pretrained(name)
+        tokenizer = _tokenizer_class(name).from_pretrained(name)
     except (OSError, ValueError) as e:
         raise ConfigError(
             f"tokenizer: cannot load {name!r} ({str(e).splitlines()[0]})",
@@ -75,6 +80,10 @@ def clean_splits(
         with report.stage(progress, f"Cleaning {name}") if progress else contextlib.nullcontext():
             ds, drops = clean_dataset(ds, cleaning, list(text_columns), num_proc, f"data.{name}")
         datasets[name], dropped[name] = ds, {**stats.dropped, **drops}
+    if data.id_split is not None:
+        from llmkit.data.id_split import split_by_id
+
+        return split_by_id(datasets["train"], data.id_split), dropped
     splits = make_splits(datasets["train"], datasets.get("validation"), datasets.get("test"), split)
     return splits, dropped
 
@@ -116,23 +125,40 @@ def run_preprocess(
         )
     require_writable_dir(out, output_key, swapped_in=True)
     started = time.time()
+    timings = Timings()
     staged = staged_output_dir(out, "preprocess", force, output_key)
     with _quiet_datasets(), report.new_progress() as progress, staged as tmp:
-        column = _text_column(cfg.data)
-        splits, dropped = clean_splits(
-            cfg.data, cfg.cleaning, cfg.split, [column], cfg.num_proc, progress=progress
-        )
         if cfg.pack:
-            stats = _write_packed(cfg, splits, tokenizer, tmp, progress)
+            stats, dropped = streaming.write_packed(cfg, tokenizer, tmp, progress, timings)
         else:
+            column = _text_column(cfg.data)
+            splits, dropped = clean_splits(
+                cfg.data, cfg.cleaning, cfg.split, [column], cfg.num_proc, progress=progress
+            )
             stats = _write_raw(splits, tmp)
         if tokenizer is not None:
             tokenizer.save_pretrained(tmp / "tokenizer")
         manifest = _manifest(cfg, key, tokenizer, stats, dropped, time.time() - started)
+        manifest["seconds_by_phase"] = timings.rounded()
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
         save_resolved_config(cfg, tmp)
     report.print_summary(manifest)
     return out
+
+
+def _tokenizer_class(name: str):
+    """AutoTokenizer, or the generic fast class a local directory names (what `llmkit tokenizer
+    train` writes): loading that class directly gives the same tokenizer as AutoTokenizer
+    without importing torch, which costs seconds at every start."""
+    config = Path(name) / "tokenizer_config.json"
+    if config.is_file():
+        with contextlib.suppress(OSError, ValueError):
+            if json.loads(config.read_text(encoding="utf-8")).get("tokenizer_class") == _GENERIC:
+                from transformers import TokenizersBackend
+
+                return TokenizersBackend
+
+    return AutoTokenizer
 
 
 def _tokenizer_for(cfg: PreprocessConfig):
@@ -152,41 +178,6 @@ def _tokenizer_for(cfg: PreprocessConfig):
 
 def _text_column(data: DataConfig) -> str:
     return data.columns.text
-
-
-def _write_packed(cfg, splits: dict, tokenizer, tmp: Path, progress) -> dict:
-    work = tmp / "_work"
-    work.mkdir()
-    packed, stats = {}, {}
-    column = _text_column(cfg.data)
-    for name, ds in splits.items():
-        total = _chars_of(ds, column)
-        task = progress.add_task(f"Tokenizing + packing {name}", total=total)
-        split_stats = pack_split(
-            ds,
-            column,
-            tokenizer,
-            cfg.block_size,
-            work / f"{name}.arrow",
-            batch_chars=cfg.batch_chars,
-            on_progress=lambda n, task=task: progress.advance(task, n),
-        )
-        progress.update(task, completed=total)
-        require_blocks(name, split_stats, cfg.block_size)
-        packed[name] = Dataset.from_file(str(work / f"{name}.arrow"))
-        stats[name] = vars(split_stats)
-    DatasetDict(packed).save_to_disk(str(tmp))
-    del packed
-    shutil.rmtree(work)
-    return stats
-
-
-def _chars_of(ds, column: str) -> int:
-    """Approximate characters (UTF-8 bytes) of a column, for the progress bar's total."""
-    if ds._indices is None:
-        return int(ds.data.column(column).nbytes)
-    full = ds.data.column(column)
-    return int(full.nbytes * len(ds) / max(1, ds.data.num_rows))
 
 
 def _write_raw(splits: dict, tmp: Path) -> dict:

@@ -9,6 +9,7 @@ lines can be reported with their file and line, or (undecodable lines) skipped a
 
 import csv
 import glob
+import gzip
 import os
 from pathlib import Path
 
@@ -64,7 +65,7 @@ def read_split(data: DataConfig, split: str):
     if data.format == "hub":
         return _load_hub(spec, data.hub_config, split), ReadStats()
     files = resolve_files(spec, f"data.{split}")
-    if len(files) == 1 and files[0].is_dir():
+    if len(files) == 1 and is_saved_dataset(files[0]):
         return _load_saved(files[0], split), ReadStats()
     fmt = _format_of(files, data.format, f"data.{split}")
     if fmt == "text":
@@ -89,9 +90,41 @@ def resolve_files(spec: str | list[str], key: str) -> list[Path]:
             if not path.exists():
                 raise DataError(f"{key}: file not found: {path}", "check the path in the config")
             files.append(path)
-    if any(f.is_dir() for f in files) and len(files) > 1:
+    if any(is_saved_dataset(f) for f in files) and len(files) > 1:
         raise DataError(f"{key}: a save_to_disk directory must be given alone, not in a list")
+    return [f for path in files for f in _shard_files(path, key)]
+
+
+def is_saved_dataset(path: Path) -> bool:
+    """A directory written by `save_to_disk` (as opposed to a directory of data files)."""
+    markers = ("dataset_dict.json", "state.json", "dataset_info.json")
+    return path.is_dir() and any((path / m).is_file() for m in markers)
+
+
+def _shard_files(path: Path, key: str) -> list[Path]:
+    """A directory of data files (shards) → its files, sorted; hidden files are skipped."""
+    if not path.is_dir() or is_saved_dataset(path):
+        return [path]
+    files = sorted(
+        f for f in path.rglob("*")
+        if f.is_file() and not any(p.startswith(".") for p in f.relative_to(path).parts)
+    )  # fmt: skip
+    if not files:
+        raise DataError(f"{key}: directory {path} holds no data files")
     return files
+
+
+def _extension(path: Path) -> str:
+    """The format-deciding extension: `.jsonl` for both corpus.jsonl and corpus.jsonl.gz."""
+    suffixes = [s.lower() for s in path.suffixes]
+    if len(suffixes) >= 2 and suffixes[-1] == ".gz":
+        return suffixes[-2]
+    return suffixes[-1] if suffixes else ""
+
+
+def open_binary(path: Path):
+    """A file for reading bytes; `.gz` files are decompressed as they are read."""
+    return gzip.open(path, "rb") if path.suffix.lower() == ".gz" else open(path, "rb")
 
 
 def _format_of(files: list[Path], declared: str, key: str) -> str:
@@ -99,7 +132,7 @@ def _format_of(files: list[Path], declared: str, key: str) -> str:
         return declared
     formats = set()
     for f in files:
-        fmt = _EXTENSIONS.get(f.suffix.lower())
+        fmt = _EXTENSIONS.get(_extension(f))
         if fmt is None:
             known = ", ".join(sorted(_EXTENSIONS))
             settable = ", ".join(dict.fromkeys(_EXTENSIONS.values()))
@@ -191,11 +224,11 @@ def _write_text_arrow(files: list[Path], data: DataConfig, target: Path) -> int:
     return skipped
 
 
-def _documents(path: Path, unit: str, skip_bad: bool):
+def _documents(path: Path, unit: str, skip_bad: bool, on_bytes=None):
     """Yield lists of documents from one file, and ints counting skipped undecodable lines."""
     paragraph: list[str] = []
     whole: list[str] = []
-    for lines in _decoded_lines(path, skip_bad):
+    for lines in _decoded_lines(path, skip_bad, on_bytes):
         if isinstance(lines, int):
             yield lines
             continue
@@ -218,13 +251,26 @@ def _documents(path: Path, unit: str, skip_bad: bool):
         yield ["\n".join(whole)]
 
 
-def _decoded_lines(path: Path, skip_bad: bool):
+def _decoded_lines(path: Path, skip_bad: bool, on_bytes=None):
     """Yield lists of lines (no line ends) per ~8 MB chunk; ints for undecodable lines skipped."""
+    for chunk, line_no in raw_chunks(path, on_bytes):
+        yield from _decode_chunk(chunk, path, line_no, skip_bad)
+
+
+def raw_chunks(path: Path, on_bytes=None):
+    """Yield (bytes of whole lines without the last line end, lines before them) per ~8 MB;
+    `on_bytes(n)` is told the file bytes read (compressed bytes for .gz)."""
     line_no = 0  # lines before the current chunk
     remainder = b""
-    with open(path, "rb") as fh:
+    with open_binary(path) as fh:
+        raw = getattr(fh, "fileobj", fh)
+        read_before = 0
         while True:
             block = fh.read(_READ_CHUNK_BYTES)
+            if on_bytes is not None:
+                position = raw.tell()
+                on_bytes(position - read_before)
+                read_before = position
             if not block:
                 break
             block = remainder + block
@@ -233,10 +279,10 @@ def _decoded_lines(path: Path, skip_bad: bool):
                 remainder = block
                 continue
             chunk, remainder = block[:cut], block[cut:]
-            yield from _decode_chunk(chunk[:-1], path, line_no, skip_bad)
+            yield chunk[:-1], line_no
             line_no += chunk.count(b"\n")
     if remainder:
-        yield from _decode_chunk(remainder, path, line_no, skip_bad)
+        yield remainder, line_no
 
 
 def _decode_chunk(chunk: bytes, path: Path, line_no: int, skip_bad: bool):

@@ -15,6 +15,12 @@ _MAX_RUNS = 1000
 
 def ratio_split_indices(rows: int, cfg: SplitConfig) -> dict[str, np.ndarray]:
     """Row indices of "train", "validation" and "test" (empty when that ratio is 0)."""
+    return {name: _rows_of(runs) for name, runs in ratio_split_runs(rows, cfg).items()}
+
+
+def ratio_split_runs(rows: int, cfg: SplitConfig) -> dict[str, list[tuple[int, int]]]:
+    """The (start, stop) row ranges of "train", "validation" and "test", each in row order:
+    the split without a list of every row index, for streaming."""
     runs = min(rows, _MAX_RUNS)
     bounds = np.linspace(0, rows, runs + 1).astype(np.int64)
     order = np.random.default_rng(cfg.seed).permutation(runs)
@@ -31,33 +37,45 @@ def ratio_split_indices(rows: int, cfg: SplitConfig) -> dict[str, np.ndarray]:
         "test": order[n_val : n_val + n_test],
         "train": order[n_val + n_test :],
     }
-    return {name: _rows_of(np.sort(r), bounds) for name, r in picked.items()}
+    return {
+        name: [(int(bounds[r]), int(bounds[r + 1])) for r in np.sort(r_)]
+        for name, r_ in picked.items()
+    }
 
 
 def _runs_for(ratio: float, runs: int) -> int:
     return 0 if ratio == 0 else max(1, round(ratio * runs))
 
 
-def _rows_of(runs: np.ndarray, bounds: np.ndarray) -> np.ndarray:
-    if len(runs) == 0:
+def _rows_of(runs: list[tuple[int, int]]) -> np.ndarray:
+    if not runs:
         return np.zeros(0, dtype=np.int64)
-    return np.concatenate([np.arange(bounds[r], bounds[r + 1]) for r in runs])
+    return np.concatenate([np.arange(start, stop) for start, stop in runs])
+
+
+def cut_ratios(given: dict, cfg: SplitConfig) -> SplitConfig | None:
+    """The split settings for the splits to cut from train (those not `given` as files with a
+    ratio > 0), or None when nothing is cut."""
+    wanted = {"validation": cfg.validation_ratio, "test": cfg.test_ratio}
+    to_cut = {name: r for name, r in wanted.items() if given.get(name) is None and r > 0}
+    if not to_cut:
+        return None
+    return cfg.model_copy(
+        update={
+            "validation_ratio": to_cut.get("validation", 0.0),
+            "test_ratio": to_cut.get("test", 0.0),
+        }
+    )
 
 
 def make_splits(train, validation, test, cfg: SplitConfig) -> dict:
     """{"train": ds, "validation": ds, "test": ds}: given splits kept, missing ones cut from
     train by ratio. A split with ratio 0 and no file is left out."""
     splits = {"train": train, "validation": validation, "test": test}
-    wanted = {"validation": cfg.validation_ratio, "test": cfg.test_ratio}
-    to_cut = {name: r for name, r in wanted.items() if splits[name] is None and r > 0}
-    if to_cut:
-        effective = cfg.model_copy(
-            update={
-                "validation_ratio": to_cut.get("validation", 0.0),
-                "test_ratio": to_cut.get("test", 0.0),
-            }
-        )
+    effective = cut_ratios(splits, cfg)
+    if effective is not None:
         indices = ratio_split_indices(len(train), effective)
-        for name in ["train", *to_cut]:
-            splits[name] = train.select(indices[name])
+        for name in indices:
+            if name == "train" or splits[name] is None and len(indices[name]):
+                splits[name] = train.select(indices[name])
     return {name: ds for name, ds in splits.items() if ds is not None}

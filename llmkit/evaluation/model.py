@@ -8,18 +8,17 @@ validated during finetuning.
 """
 
 from pathlib import Path
-from typing import Any
 
 import transformers
 from transformers import AutoConfig
 from transformers.utils import logging as hf_logging
 
-from llmkit.config.data import DataConfig
 from llmkit.config.eval import DEFAULT_METRICS, EvalConfig
 from llmkit.data.conll import looks_like_conll
-from llmkit.data.sources import load_split
 from llmkit.errors import CheckpointError, ConfigError, DataError
+from llmkit.evaluation import onnx_backend
 from llmkit.evaluation.finetuned import with_finetune_settings
+from llmkit.evaluation.inputs import as_prompt, column, read_rows
 from llmkit.evaluation.perplexity import perplexity
 from llmkit.evaluation.report import SystemResult
 from llmkit.evaluation.task_eval import evaluate_with_task
@@ -62,34 +61,6 @@ def infer_task(config) -> str:
     )
 
 
-def read_rows(cfg: EvalConfig):
-    """The evaluation data as a datasets.Dataset (first max_examples rows)."""
-    data = DataConfig(train=cfg.data, format=cfg.data_format, columns=cfg.columns)
-    rows = load_split(data, "train")
-    if rows is None or len(rows) == 0:
-        raise DataError(f"data: {cfg.data} holds no rows")
-    if cfg.max_examples is not None:
-        rows = rows.select(range(min(cfg.max_examples, len(rows))))
-    return rows
-
-
-def column(rows, name: str) -> list[Any]:
-    """Values of `name`; a dotted name reads nested JSON (translation.en)."""
-    head, *rest = name.split(".")
-    if head not in rows.column_names:
-        raise DataError(
-            f"data: no column '{head}' (columns: {', '.join(rows.column_names)}); "
-            "set columns.<role> to the right column"
-        )
-    values = rows[head]
-    for part in rest:
-        try:
-            values = [v[part] for v in values]
-        except (KeyError, TypeError):
-            raise DataError(f"data: column '{name}': some rows have no '{part}' inside") from None
-    return values
-
-
 _ROLES = {
     "perplexity": ("text",),
     "seq2seq": ("source", "target"),
@@ -125,12 +96,18 @@ def check_columns(cfg: EvalConfig, rows, task: str, model_dir: str, reused: dict
 
 def evaluate_model(cfg: EvalConfig, model_dir: str) -> SystemResult:
     hf_logging.disable_progress_bar()  # keep the screen for the score table
-    config = load_model_config(model_dir)
+    config = load_model_config(onnx_backend.config_dir(model_dir))
     task = cfg.task or infer_task(config)
-    cfg, reused = with_finetune_settings(cfg, model_dir)
+    if onnx_backend.is_onnx(model_dir):
+        onnx_backend.check_task(model_dir, task)
+    identity = {"path": str(model_dir), "model_type": config.model_type, "task": task}
+    if task == "code":
+        from llmkit.evaluation.code_generation import evaluate_code_model
+
+        return evaluate_code_model(cfg, model_dir, identity)
+    cfg, reused = with_finetune_settings(cfg, onnx_backend.settings_dir(model_dir))
     rows = read_rows(cfg)
     check_columns(cfg, rows, task, model_dir, reused)
-    identity = {"path": str(model_dir), "model_type": config.model_type, "task": task}
     if reused:
         identity["finetune_settings"] = reused
     if task in ("seq2seq", "sft"):
@@ -147,7 +124,7 @@ def _generation_eval(cfg, model_dir, task, rows, identity) -> SystemResult:
         inputs = [cfg.source_prefix + str(s) for s in column(rows, cfg.columns.source)]
         references = [str(t) for t in column(rows, cfg.columns.target)]
     else:
-        inputs = [_as_prompt(tokenizer, str(p)) for p in column(rows, cfg.columns.prompt)]
+        inputs = [as_prompt(tokenizer, str(p)) for p in column(rows, cfg.columns.prompt)]
         references = [str(r) for r in column(rows, cfg.columns.response)]
     predictions = generate_texts(model, tokenizer, inputs, cfg.generation, cfg.batch_size)
     names = [n for n in (cfg.metrics or DEFAULT_METRICS[task]) if n in TEXT_METRICS]
@@ -165,13 +142,11 @@ def _generation_eval(cfg, model_dir, task, rows, identity) -> SystemResult:
     return SystemResult(str(model_dir), metrics, signatures, identity, out_rows)
 
 
-def _as_prompt(tokenizer, prompt: str) -> str:
-    """A prompt formatted as the model was instruction-tuned: through its chat template when
-    the saved tokenizer has one, as plain text otherwise."""
-    if not getattr(tokenizer, "chat_template", None):
-        return prompt
-    messages = [{"role": "user", "content": prompt}]
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+def load_for_eval(auto_class, model_dir: str, device: str):
+    """The model to score, in eval mode: transformers', or onnxruntime's for an ONNX export."""
+    if onnx_backend.is_onnx(model_dir):
+        return onnx_backend.OnnxLogits(model_dir).eval()
+    return auto_class.from_pretrained(model_dir).to(pick_device(device)).eval()
 
 
 def _perplexity_eval(cfg, model_dir, config, rows, identity) -> SystemResult:
@@ -183,9 +158,8 @@ def _perplexity_eval(cfg, model_dir, config, rows, identity) -> SystemResult:
             f"({', '.join(config.architectures or ['unknown head'])}). Masked LMs have no "
             "left-to-right likelihood: evaluate them through a finetuned task instead"
         )
-    model = transformers.AutoModelForCausalLM.from_pretrained(model_dir)
-    model.to(pick_device(cfg.device))
-    tokenizer = transformers.AutoTokenizer.from_pretrained(model_dir)
+    model = load_for_eval(transformers.AutoModelForCausalLM, model_dir, cfg.device)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(onnx_backend.config_dir(model_dir))
     context = cfg.perplexity.context_length or _max_positions(config)
     texts = [str(t) for t in column(rows, cfg.columns.text)]
     metrics = perplexity(

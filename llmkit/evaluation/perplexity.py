@@ -60,7 +60,7 @@ def perplexity(
         raise DataError("no text has two or more tokens; perplexity needs something to predict")
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     total_nll, total_tokens = 0.0, 0
-    device = next(model.parameters()).device
+    device = model.device  # a transformers model's, or an ONNX backend's (CPU)
     was_training = model.training
     model.eval()
     try:

@@ -4,7 +4,9 @@ Under `accelerate launch` every process scores (model mode shares the batches ou
 them), and only the main process shows and writes the results.
 """
 
+from llmkit.config.code_eval import OPT_IN
 from llmkit.config.eval import EvalConfig
+from llmkit.errors import ConfigError
 from llmkit.evaluation.report import (
     SystemResult,
     check_gates,
@@ -21,6 +23,8 @@ def run_eval(cfg: EvalConfig, force: bool = False) -> list[SystemResult]:
     Gates are checked last, so a failing CI run still leaves its scores.json behind. Outputs are
     checked first: an earlier eval's are replaced only with `force`, anything else never.
     """
+    if cfg.scores_code and not cfg.allow_code_execution:
+        raise ConfigError(OPT_IN)  # before any model is loaded or anything generated
     check_outputs(cfg, force)
     if cfg.output is not None:
         require_writable_file(cfg.output, "output")
@@ -28,7 +32,11 @@ def run_eval(cfg: EvalConfig, force: bool = False) -> list[SystemResult]:
         require_writable_dir(cfg.output_dir, "output_dir", swapped_in=True)
     # Imported per mode: model mode loads torch, transformers and accelerate (seconds), which
     # scoring files does not need.
-    if cfg.file_mode:
+    if cfg.file_mode and cfg.scores_code:
+        from llmkit.evaluation.code_eval import evaluate_code_files
+
+        results, main_process = evaluate_code_files(cfg), True
+    elif cfg.file_mode:
         from llmkit.evaluation.files import evaluate_files
 
         results, main_process = evaluate_files(cfg), True

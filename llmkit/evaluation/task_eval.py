@@ -16,6 +16,7 @@ from accelerate.state import AcceleratorState
 from llmkit.config.eval import EvalConfig
 from llmkit.config.finetune import ClassificationTask, TokenClassificationTask
 from llmkit.config.model import ModelConfig
+from llmkit.evaluation import onnx_backend
 from llmkit.models.loss import IGNORE_INDEX
 from llmkit.tasks.finetune_common import DataReport
 from llmkit.tasks.registry import TASKS
@@ -61,11 +62,15 @@ def evaluate_with_task(
     # process (a pipeline, the tests) may have set another mixed precision; the group stays.
     AcceleratorState._reset_state(reset_partial_state=False)
     acc = Accelerator(cpu=cfg.device == "cpu" or launched_without_gpus())
-    task_obj = task_for_model(cfg, model_dir, config, task)
+    task_obj = task_for_model(cfg, onnx_backend.config_dir(model_dir), config, task)
     data = task_obj.prepare_data(rows)
     collate = SeededCollate(data.collate, 0, "eval", acc.num_processes, acc.process_index)
-    loader = make_loader(data.splits["eval"], None, cfg.batch_size, collate, num_workers=0)
-    model, loader = acc.prepare(task_obj.build_model(), loader)
+    loader = acc.prepare(make_loader(data.splits["eval"], None, cfg.batch_size, collate, 0))
+    # not prepared: evaluation needs no DDP wrapper, and an ONNX model has no parameters
+    if onnx_backend.is_onnx(model_dir):
+        model = onnx_backend.OnnxLogits(model_dir)
+    else:
+        model = task_obj.build_model().to(acc.device)
     outputs = gather_outputs(acc, task_obj, model, loader, collate)
     metrics = task_obj.compute_metrics(outputs)
     return metrics, _prediction_rows(cfg, config, task, rows, outputs)

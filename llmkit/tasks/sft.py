@@ -14,6 +14,7 @@ from datasets import Dataset, DatasetDict
 
 from llmkit.config.finetune import DEFAULT_CHAT_TEMPLATE
 from llmkit.data.sources import load_split
+from llmkit.data.templates import render, require_template_columns, template_fields
 from llmkit.errors import ConfigError, DataError
 from llmkit.models.loss import IGNORE_INDEX, count_loss_tokens, token_losses
 from llmkit.tasks.batching import pad_ids_and_labels
@@ -42,13 +43,23 @@ class SFTTask(FinetuneTaskBase):
             return self.columns.messages in columns
         return self.options.format == "chat"
 
+    @property
+    def prompt_template(self) -> str | None:
+        """data.prompt_template (None when the task is handed its rows)."""
+        return self.spec.data.prompt_template if self.spec.data is not None else None
+
     def read_splits(self) -> DatasetDict:
         self.check_template_markers()
         first = load_split(self.spec.data, "train")
         chat = self._uses_chat(first.column_names if first is not None else [])
         cols = self.columns
-        text_columns = [] if chat else [cols.prompt, cols.response]
-        needed = [cols.messages] if chat else [cols.prompt, cols.response]
+        template = self.prompt_template
+        if template and first is not None:
+            where = f"data.train ({self.spec.data.train})"
+            require_template_columns(template, first.column_names, where, "data.prompt_template")
+        prompt_columns = template_fields(template) if template else [cols.prompt]
+        text_columns = [] if chat else [cols.response] + ([] if template else [cols.prompt])
+        needed = [cols.messages] if chat else [*prompt_columns, cols.response]
         return load_task_splits(self.spec, text_columns, needed, self.report)
 
     def tokenize_splits(self, raw: DatasetDict) -> DatasetDict:
@@ -98,8 +109,10 @@ class SFTTask(FinetuneTaskBase):
             if not any(m["role"] == "assistant" for m in messages):
                 raise DataError(f"{where}: the chat has no assistant message to learn from")
         else:
+            template = self.prompt_template
+            prompt = render(template, example) if template else example[cols.prompt]
             messages = [
-                {"role": "user", "content": example[cols.prompt]},
+                {"role": "user", "content": prompt},
                 {"role": "assistant", "content": example[cols.response]},
             ]
         for m in messages:

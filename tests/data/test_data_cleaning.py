@@ -1,5 +1,7 @@
 """Cleaning steps and the per-reason drop counts the manifest reports."""
 
+from pathlib import Path
+
 import pytest
 from datasets import Dataset
 
@@ -72,3 +74,48 @@ def test_no_text_columns_keeps_every_row_even_with_deduplicate():
     ds = Dataset.from_dict({"messages": msgs})
     out, dropped = clean_dataset(ds, CleaningConfig(deduplicate=True), [], None, "train")
     assert len(out) == 3 and not any(dropped.values())
+
+
+def test_text_without_control_characters_skips_the_regex_and_is_cleaned_the_same():
+    """The numpy pre-check that skips the control-character regex changes no text: the shipped
+    corpus and lines with C0/C1 controls, DEL and look-alike bytes (é = C3 A9, U+00A0 = C2 A0)
+    clean to what the regex alone gives."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from llmkit.data.cleaning import _CONTROL, clean_array
+
+    corpus = Path(__file__).resolve().parents[2] / "llmkit" / "corpus" / "tinyshakespeare.txt"
+    lines = corpus.read_text(encoding="utf-8").splitlines()
+    awkward = [
+        "caf\u00e9\u00a0\u0100",
+        "a\x85b",
+        "\u0080x",
+        "x\x7f",
+        "tab\there",
+        "\x1b[0m",
+        "\u2028",
+    ]
+    cfg = CleaningConfig(unicode_normalization="none")
+    for texts in (lines, awkward, *([t] for t in awkward)):
+        arr = pa.array(texts, pa.string())
+        always = pc.replace_substring_regex(arr, _CONTROL, "")
+        assert clean_array(arr, cfg).to_pylist() == always.to_pylist()
+
+
+def test_streamed_cleaning_in_chunks_keeps_and_drops_what_the_whole_table_does():
+    """Duplicates across chunk boundaries are found; the first is kept; counts match."""
+    import pyarrow as pa
+
+    from llmkit.data.cleaning import StreamCleaner
+
+    texts = ["a b", "", "dup", "x", "Caf\u0065\u0301", "dup", "  ", "Café", "z" * 30, "new", "x"]
+    texts = texts * 3
+    cfg = CleaningConfig(min_chars=2, max_chars=20)
+    whole, dropped = clean_dataset(Dataset.from_dict({"text": texts}), cfg, ["text"], None, "t")
+    cleaner = StreamCleaner(cfg)
+    kept = []
+    for start in range(0, len(texts), 4):
+        kept += cleaner.clean(pa.array(texts[start : start + 4], pa.string())).to_pylist()
+    assert kept == list(whole["text"])
+    assert cleaner.dropped() == dropped

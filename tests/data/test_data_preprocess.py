@@ -122,26 +122,26 @@ def test_a_directory_holding_anything_else_is_refused_and_kept(
 
 
 def test_interrupted_run_leaves_no_finished_looking_output(cli, make_config, monkeypatch):
-    import llmkit.data.preprocess as stage
+    from llmkit.data.shards import ShardedWriter
 
     config = make_config()
-    real_pack = stage.pack_split
+    real_close = ShardedWriter.close
 
-    def pack_then_fail(ds, column, tokenizer, block, out_file, **kw):
-        real_pack(ds, column, tokenizer, block, out_file, **kw)
+    def close_then_fail(writer):
+        real_close(writer)
         raise OSError(28, "No space left on device")  # fails in the middle of writing splits
 
-    monkeypatch.setattr(stage, "pack_split", pack_then_fail)
+    monkeypatch.setattr(ShardedWriter, "close", close_then_fail)
     out = config.parent / "out"
     with pytest.raises(OSError):
         cli("preprocess", config)
     assert not out.exists()
     assert not list(config.parent.glob(".out.*")), "temporary directories are removed"
 
-    monkeypatch.setattr(stage, "pack_split", real_pack)
+    monkeypatch.setattr(ShardedWriter, "close", real_close)
     assert cli("preprocess", config).exit_code == 0
     before = (out / "manifest.json").read_text()
-    monkeypatch.setattr(stage, "pack_split", pack_then_fail)
+    monkeypatch.setattr(ShardedWriter, "close", close_then_fail)
     with pytest.raises(OSError):
         cli("preprocess", config, "--force")
     assert (out / "manifest.json").read_text() == before, "the finished output is kept"

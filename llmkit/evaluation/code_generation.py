@@ -1,0 +1,96 @@
+"""Model mode, task code: prompts from the problems → n sampled completions each (batched
+generation) → cleaned programs → pass@k through llmkit.evaluation.code_eval."""
+
+import re
+from typing import Any
+
+from llmkit.config.code_eval import CodeEvalOptions
+from llmkit.errors import DataError
+
+_FENCE = re.compile(r"```[^\n`]*\n(.*?)(?:```|\Z)", re.DOTALL)
+
+
+def clean_completion(text: str, options: CodeEvalOptions) -> str:
+    """The program inside a generated text: the first fenced block (chat models answer in
+    markdown) as options say, then cut before the first stop sequence."""
+    if options.extract_code_block != "never":
+        match = _FENCE.search(text)
+        if match:
+            text = match.group(1)
+        elif options.extract_code_block == "always":
+            return ""
+    cut = min((i for s in options.stop if (i := text.find(s)) >= 0), default=len(text))
+    return text[:cut].rstrip() + "\n"
+
+
+def select_problems(rows, options: CodeEvalOptions, where: str) -> list[dict[str, Any]]:
+    """Rows as dicts, restricted to code.task_ids when set."""
+    records = rows.to_list()
+    if options.task_ids is None:
+        return records
+    key, (low, high) = options.id_field, options.task_ids
+    if records and key not in records[0]:
+        raise DataError(f"{where}: no column '{key}' to select code.task_ids by")
+    chosen = [r for r in records if isinstance(r[key], int) and low <= r[key] <= high]
+    if not chosen:
+        raise DataError(f"{where}: no row has {key} in [{low}, {high}] (code.task_ids)")
+    return chosen
+
+
+def _with_finetune_template(options: CodeEvalOptions, model_dir: str, identity: dict):
+    """The prompt template the model was finetuned with (its saved llmkit_config.yaml), unless
+    the eval config sets code.prompt_template itself: a model is best asked as it was taught."""
+    from llmkit.evaluation.finetuned import SAVED_CONFIG, saved_finetune_config
+
+    saved = saved_finetune_config(model_dir)
+    template = saved.data.prompt_template if saved is not None else None
+    if template is None or "prompt_template" in options.model_fields_set:
+        return options
+    identity["finetune_settings"] = {"code.prompt_template": template}
+    print(f"{model_dir}: reusing its finetune prompt template ({SAVED_CONFIG}): {template!r}; "
+          "set code.prompt_template to override", flush=True)  # fmt: skip
+    return options.model_copy(update={"prompt_template": template})
+
+
+def evaluate_code_model(cfg, model_dir: str, identity: dict[str, Any]):
+    from llmkit.data.templates import render, require_template_columns
+    from llmkit.evaluation.code_eval import (
+        Problem,
+        note_where_samples_go,
+        reference_style,
+        score_problems,
+    )
+    from llmkit.evaluation.inputs import as_prompt, read_rows
+    from llmkit.evaluation.report import SystemResult
+    from llmkit.generation import generate_texts, load_generator
+
+    options = _with_finetune_template(cfg.code, model_dir, identity)
+    note_where_samples_go(cfg)
+    rows = read_rows(cfg.model_copy(update={"max_examples": None}))
+    key = "code.prompt_template"
+    require_template_columns(options.prompt_template, rows.column_names, f"data {cfg.data}", key)
+    records = select_problems(rows, options, f"data {cfg.data}")[: cfg.max_examples]
+    style = reference_style(records[0], options, f"data {cfg.data}")
+    model, tokenizer = load_generator(model_dir, cfg.device)
+    prompts = [as_prompt(tokenizer, render(options.prompt_template, r)) for r in records]
+    n = options.samples
+    texts = generate_texts(
+        model, tokenizer, [p for p in prompts for _ in range(n)], cfg.generation, cfg.batch_size
+    )
+    problems = [
+        Problem(
+            r.get(options.id_field, i + 1),
+            r,
+            [clean_completion(t, options) for t in texts[i * n : (i + 1) * n]],
+        )
+        for i, r in enumerate(records)
+    ]
+    metrics, sample_rows, verdicts = score_problems(problems, style, options)
+    for row, text in zip(sample_rows, texts, strict=True):
+        row["generated"] = text
+    identity |= {
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "reference_style": style,
+        "verdicts": verdicts,
+    }
+    return SystemResult(str(model_dir), metrics, {}, identity, sample_rows)

@@ -1,0 +1,1 @@
+"""`llmkit export`: a model or run directory → a Hugging Face directory, ONNX or GGUF."""
