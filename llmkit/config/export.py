@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from llmkit.config.base import Section
+from llmkit.config.load import apply_overrides, read_yaml, validate
 
 ExportFormat = Literal["hf", "onnx", "gguf"]
 
@@ -79,8 +80,6 @@ def load_export_config(
 ) -> ExportConfig:
     """YAML (optional) < SOURCE / --format / --output / other flags < --set overrides.
     `flags` holds dotted keys; None values are flags the user did not give."""
-    from llmkit.config.load import apply_overrides, read_yaml, validate
-
     data = read_yaml(path) if path is not None else {}
     for key, value in flags.items():
         if value is None:

@@ -43,8 +43,6 @@ def clean_array(arr, cfg: CleaningConfig):
 def _may_hold_control_chars(arr) -> bool:
     """False when no byte of the array's text can start a control character (most text): a
     scan with numpy is ~10x cheaper than the regex replace it saves."""
-    import pyarrow as pa
-
     if not isinstance(arr, pa.Array):
         return True  # a chunked array: no single buffer to scan
     data = arr.buffers()[2]
@@ -205,8 +203,6 @@ class StreamCleaner:
 
     def clean(self, docs):
         """A pyarrow string array of raw documents → the cleaned ones that are kept."""
-        import pyarrow as pa
-
         cleaned = clean_array(docs, self.cfg)
         reasons = _drop_reasons(cleaned, self.cfg)
         self.rows += len(reasons)
@@ -217,8 +213,6 @@ class StreamCleaner:
         return cleaned if keep.all() else cleaned.filter(pa.array(keep))
 
     def _first_seen(self, cleaned, keep: np.ndarray) -> np.ndarray:
-        import xxhash
-
         rows = np.flatnonzero(keep)
         texts = cleaned.take(rows).to_pylist()
         hashes = np.fromiter(

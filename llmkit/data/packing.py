@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from datasets import Features, List, Value
 from datasets.arrow_writer import ArrowWriter
 
@@ -114,9 +115,6 @@ class DocumentEncoder:
 
 def _joined_groups(docs, sep_text: str) -> list[str]:
     """Documents, each followed by `sep_text`, concatenated into strings of ~_GROUP_CHARS bytes."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     if len(docs) == 0:
         return []
     with_sep = pc.binary_join_element_wise(docs, pa.scalar(""), sep_text)
@@ -176,8 +174,6 @@ class BlockPacker:
         self.stats.documents += len(docs)
 
     def _add_ids(self, encoded: np.ndarray) -> None:
-        import pyarrow as pa
-
         started = time.perf_counter()
         ids = np.concatenate([self.carry, encoded]) if len(self.carry) else encoded
         n_full = len(ids) // self.block_size

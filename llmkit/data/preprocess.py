@@ -16,7 +16,7 @@ from pathlib import Path
 
 from datasets import DatasetDict
 from datasets import utils as hf_tqdm
-from transformers import AutoTokenizer
+from transformers import AutoTokenizer, TokenizersBackend
 
 from llmkit import __version__
 from llmkit.config.data import CleaningConfig, DataConfig, SplitConfig
@@ -32,6 +32,7 @@ from llmkit.data.cache import (
     what_changed,
 )
 from llmkit.data.cleaning import clean_dataset
+from llmkit.data.id_split import split_by_id
 from llmkit.data.packing import check_block_size, separator_id
 from llmkit.data.sources import SPLITS, read_split, require_columns
 from llmkit.data.splitting import make_splits
@@ -81,8 +82,6 @@ def clean_splits(
             ds, drops = clean_dataset(ds, cleaning, list(text_columns), num_proc, f"data.{name}")
         datasets[name], dropped[name] = ds, {**stats.dropped, **drops}
     if data.id_split is not None:
-        from llmkit.data.id_split import split_by_id
-
         return split_by_id(datasets["train"], data.id_split), dropped
     splits = make_splits(datasets["train"], datasets.get("validation"), datasets.get("test"), split)
     return splits, dropped
@@ -154,8 +153,6 @@ def _tokenizer_class(name: str):
     if config.is_file():
         with contextlib.suppress(OSError, ValueError):
             if json.loads(config.read_text(encoding="utf-8")).get("tokenizer_class") == _GENERIC:
-                from transformers import TokenizersBackend
-
                 return TokenizersBackend
 
     return AutoTokenizer

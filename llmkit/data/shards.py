@@ -10,6 +10,11 @@ import json
 import os
 from pathlib import Path
 
+from datasets import DatasetInfo
+from datasets.arrow_writer import ArrowWriter
+from datasets.fingerprint import generate_random_fingerprint
+from datasets.utils.py_utils import asdict
+
 
 class ShardedWriter:
     """`write(table)` appends rows; a new shard starts once the current one holds `shard_bytes`."""
@@ -34,8 +39,6 @@ class ShardedWriter:
             self._close_current()
 
     def _open_next(self) -> None:
-        from datasets.arrow_writer import ArrowWriter
-
         path = self.directory / f"shard-{len(self.shards):05d}.arrow.partial"
         self.shards.append(path)
         self._writer = ArrowWriter(path=str(path), features=self.features)
@@ -60,10 +63,6 @@ class ShardedWriter:
 
 def _write_metadata(directory: Path, features, names: list[str]) -> None:
     """state.json and dataset_info.json as `Dataset.save_to_disk` writes them."""
-    from datasets import DatasetInfo
-    from datasets.fingerprint import generate_random_fingerprint
-    from datasets.utils.py_utils import asdict
-
     state = {
         "_data_files": [{"filename": n} for n in names],
         "_fingerprint": generate_random_fingerprint(),

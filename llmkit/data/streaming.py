@@ -15,6 +15,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from llmkit.config.data import DataConfig
 from llmkit.data.cleaning import StreamCleaner
 from llmkit.data.packing import BlockPacker, block_features, require_blocks
@@ -101,8 +104,6 @@ def stream_documents(data: DataConfig, split: str, stats: ReadStats, on_total, o
 
 
 def _text_arrays(path: Path, data: DataConfig, stats: ReadStats, on_bytes):
-    import pyarrow as pa
-
     skip_bad = data.encoding_errors == "skip"
     if data.text_unit == "line":
         batches = _line_arrays(path, skip_bad, on_bytes)
@@ -118,9 +119,6 @@ def _text_arrays(path: Path, data: DataConfig, stats: ReadStats, on_bytes):
 def _line_arrays(path: Path, skip_bad: bool, on_bytes):
     """One document per line, split and checked as UTF-8 by Arrow (no Python string per line);
     a chunk with undecodable bytes goes through the line-by-line decoder, which names the line."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     for chunk, line_no in raw_chunks(path, on_bytes):
         if line_no == 0 and chunk.startswith(b"\xef\xbb\xbf"):
             chunk = chunk[3:]  # a UTF-8 byte-order mark is not text
@@ -136,8 +134,6 @@ def _line_arrays(path: Path, skip_bad: bool, on_bytes):
 
 
 def _column_arrays(ds, column: str, on_total, on_bytes):
-    import pyarrow as pa
-
     table = ds.with_format("arrow")
     full = ds.data.column(column)
     if not (pa.types.is_string(full.type) or pa.types.is_large_string(full.type)):
@@ -191,8 +187,6 @@ def write_packed(cfg, tokenizer, out: Path, progress, timings: Timings) -> tuple
 
 def clean_split(cfg, name: str, path: Path, progress, timings: Timings) -> CleanedSplit:
     """Pass 1 for one split: read, clean and filter its documents into the stream file `path`."""
-    import pyarrow as pa
-
     task = progress.add_task(f"Reading + cleaning {name}", total=None)
     total = [0]
 
@@ -236,8 +230,6 @@ def _routes(cleaned: dict, split_cfg) -> dict[str, list[tuple[str, int, int]]]:
 
 def _pack_routed(source, runs: list, packers: dict, batch_chars: int, on_bytes, timings) -> None:
     """Pass 2 for one stream file: each run of rows to its split's packer, in row order."""
-    import pyarrow as pa
-
     offset, current = 0, 0
     with pa.OSFile(str(source.path), "rb") as f, pa.ipc.open_stream(f) as reader:
         for batch in timings.timed("read", reader):

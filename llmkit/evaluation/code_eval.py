@@ -16,6 +16,7 @@ from typing import Any
 from llmkit.config.code_eval import CodeEvalOptions
 from llmkit.errors import DataError
 from llmkit.evaluation.code_execution import VERDICTS, Limits, Program, run_programs
+from llmkit.evaluation.report import SystemResult
 from llmkit.metrics.functions import pass_at_k_scores
 
 STYLE_FIELDS = {"mbpp": ("test_list",), "humaneval": ("test", "entry_point")}
@@ -149,8 +150,6 @@ def note_where_samples_go(cfg) -> None:
 
 def evaluate_code_files(cfg) -> list:
     """File mode, metric pass_at_k: one result per predictions file."""
-    from llmkit.evaluation.report import SystemResult
-
     if len(cfg.references) != 1:
         raise DataError("pass_at_k needs exactly one --references file holding the problems")
     note_where_samples_go(cfg)

@@ -5,7 +5,18 @@ import re
 from typing import Any
 
 from llmkit.config.code_eval import CodeEvalOptions
+from llmkit.data.templates import render, require_template_columns
 from llmkit.errors import DataError
+from llmkit.evaluation.code_eval import (
+    Problem,
+    note_where_samples_go,
+    reference_style,
+    score_problems,
+)
+from llmkit.evaluation.finetuned import SAVED_CONFIG, saved_finetune_config
+from llmkit.evaluation.inputs import as_prompt, read_rows
+from llmkit.evaluation.report import SystemResult
+from llmkit.generation import generate_texts, load_generator
 
 _FENCE = re.compile(r"```[^\n`]*\n(.*?)(?:```|\Z)", re.DOTALL)
 
@@ -40,8 +51,6 @@ def select_problems(rows, options: CodeEvalOptions, where: str) -> list[dict[str
 def _with_finetune_template(options: CodeEvalOptions, model_dir: str, identity: dict):
     """The prompt template the model was finetuned with (its saved llmkit_config.yaml), unless
     the eval config sets code.prompt_template itself: a model is best asked as it was taught."""
-    from llmkit.evaluation.finetuned import SAVED_CONFIG, saved_finetune_config
-
     saved = saved_finetune_config(model_dir)
     template = saved.data.prompt_template if saved is not None else None
     if template is None or "prompt_template" in options.model_fields_set:
@@ -53,17 +62,6 @@ def _with_finetune_template(options: CodeEvalOptions, model_dir: str, identity: 
 
 
 def evaluate_code_model(cfg, model_dir: str, identity: dict[str, Any]):
-    from llmkit.data.templates import render, require_template_columns
-    from llmkit.evaluation.code_eval import (
-        Problem,
-        note_where_samples_go,
-        reference_style,
-        score_problems,
-    )
-    from llmkit.evaluation.inputs import as_prompt, read_rows
-    from llmkit.evaluation.report import SystemResult
-    from llmkit.generation import generate_texts, load_generator
-
     options = _with_finetune_template(cfg.code, model_dir, identity)
     note_where_samples_go(cfg)
     rows = read_rows(cfg.model_copy(update={"max_examples": None}))

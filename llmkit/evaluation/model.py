@@ -17,6 +17,7 @@ from llmkit.config.eval import DEFAULT_METRICS, EvalConfig
 from llmkit.data.conll import looks_like_conll
 from llmkit.errors import CheckpointError, ConfigError, DataError
 from llmkit.evaluation import onnx_backend
+from llmkit.evaluation.code_generation import evaluate_code_model
 from llmkit.evaluation.finetuned import with_finetune_settings
 from llmkit.evaluation.inputs import as_prompt, column, read_rows
 from llmkit.evaluation.perplexity import perplexity
@@ -102,8 +103,6 @@ def evaluate_model(cfg: EvalConfig, model_dir: str) -> SystemResult:
         onnx_backend.check_task(model_dir, task)
     identity = {"path": str(model_dir), "model_type": config.model_type, "task": task}
     if task == "code":
-        from llmkit.evaluation.code_generation import evaluate_code_model
-
         return evaluate_code_model(cfg, model_dir, identity)
     cfg, reused = with_finetune_settings(cfg, onnx_backend.settings_dir(model_dir))
     rows = read_rows(cfg)

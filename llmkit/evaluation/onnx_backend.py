@@ -11,7 +11,13 @@ import numpy as np
 import torch
 
 from llmkit.errors import ConfigError
-from llmkit.export.ort_runtime import TRAINING_CONFIG_DIR
+from llmkit.export.ort_runtime import (
+    TRAINING_CONFIG_DIR,
+    empty_past,
+    positions,
+    read_export_info,
+    session,
+)
 
 ONNX_TASKS = ("classification", "token-classification", "perplexity")
 
@@ -48,8 +54,6 @@ class OnnxLogits(torch.nn.Module):
 
     def __init__(self, path: str):
         super().__init__()
-        from llmkit.export.ort_runtime import read_export_info, session
-
         directory = Path(config_dir(path))
         self.info = read_export_info(directory)
         if self.info["kind"] == "seq2seq":
@@ -63,8 +67,6 @@ class OnnxLogits(torch.nn.Module):
         return torch.device("cpu")
 
     def forward(self, input_ids, attention_mask, token_type_ids=None, **_unused):
-        from llmkit.export.ort_runtime import empty_past, positions
-
         ids, mask = input_ids.cpu().numpy(), attention_mask.cpu().numpy().astype(np.int64)
         feed = {"input_ids": ids, "attention_mask": mask}
         if "token_type_ids" in self.input_names:

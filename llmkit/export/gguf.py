@@ -13,8 +13,10 @@ must match within gguf.tolerance; f16 and q8_0 must pick the same next token at
 import json
 from pathlib import Path
 
+import gguf
 import numpy as np
 import torch
+import transformers
 
 from llmkit.config.export import ExportConfig
 from llmkit.errors import UserError
@@ -29,8 +31,6 @@ _GPT2_CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "
 
 
 def export_gguf(source: ExportSource, cfg: ExportConfig, out: Path, say=print) -> str:
-    import gguf
-
     if source.model_type not in ARCHITECTURES or source.is_encoder_decoder:
         raise UserError(
             f"format: gguf takes LLaMA- and GPT-2-family causal LMs; {source.model_dir} is a "
@@ -56,8 +56,6 @@ def export_gguf(source: ExportSource, cfg: ExportConfig, out: Path, say=print) -
 
 
 def _file_type(kind: str):
-    import gguf
-
     return {"f32": gguf.LlamaFileType.ALL_F32, "f16": gguf.LlamaFileType.MOSTLY_F16,
             "q8_0": gguf.LlamaFileType.MOSTLY_Q8_0}[kind]  # fmt: skip
 
@@ -87,8 +85,6 @@ def _hyperparameters(writer, config, model_type: str) -> None:
 
 def _vocabulary(writer, tokenizer) -> None:
     """The vocabulary as llama.cpp's 'gpt2' (byte-level BPE) tokenizer: tokens, types, merges."""
-    import gguf
-
     spec = json.loads(tokenizer.backend_tokenizer.to_str())
     pre = json.dumps(spec.get("pre_tokenizer") or {})
     if spec["model"]["type"] != "BPE" or "ByteLevel" not in pre:
@@ -114,8 +110,6 @@ def _vocabulary(writer, tokenizer) -> None:
 
 
 def _tensors(writer, model, arch, model_type: str, kind: str) -> None:
-    import gguf
-
     config = model.config
     names = gguf.get_tensor_name_map(arch, config.num_hidden_layers)
     for hf_name, tensor in model.state_dict().items():
@@ -144,8 +138,6 @@ def _permute(weights: np.ndarray, heads: int, kv_heads: int) -> np.ndarray:
 def _add(writer, name: str, data: np.ndarray, kind: str) -> None:
     """Matrices in the chosen type; vectors (norms, biases) and rows q8_0 cannot block in f32/f16
     as llama.cpp's converter does."""
-    import gguf
-
     if data.ndim == 1 or kind == "f32":
         writer.add_tensor(name, data.astype(np.float32))
     elif kind == "f16" or data.shape[-1] % 32:
@@ -156,8 +148,6 @@ def _add(writer, name: str, data: np.ndarray, kind: str) -> None:
 
 
 def _check_loads_back(model, tokenizer, path: Path, options, say) -> str:
-    import transformers
-
     # transformers' GGUF reader maps GPT-2's context_length to n_ctx, not n_positions (which sizes
     # the position table), so a GPT-2 of any context but 1024 needs its config handed over
     config = model.config if model.config.model_type == "gpt2" else None

@@ -15,7 +15,7 @@ from llmkit.config.export import ExportConfig
 from llmkit.errors import UserError
 from llmkit.export.card import model_card
 from llmkit.export.loading import head_of, load_model, load_tokenizer
-from llmkit.export.source import ExportSource
+from llmkit.export.source import ExportSource, resolve_source
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
@@ -62,8 +62,6 @@ def _check_adapter_reproduces_run(source: ExportSource, merged, trust_remote_cod
     """The adapter on its base must give the run's (merged) model. It does not when the run
     initialized weights that neither the base nor the adapter holds, e.g. a classifier's pooler
     on a masked-LM base: those stay frozen under LoRA and are saved only in the merged model."""
-    from llmkit.export.source import resolve_source
-
     rebuilt = load_model(resolve_source(str(source.adapter_dir)), trust_remote_code, True)
     expected, got = merged.state_dict(), rebuilt.state_dict()
     missing = [name for name in expected if name not in got]

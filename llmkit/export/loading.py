@@ -1,9 +1,12 @@
 """Load the source model (fp32, eval mode, safetensors only) and its tokenizer."""
 
 import torch
+import transformers
 
 from llmkit.errors import CheckpointError
 from llmkit.export.source import ExportSource
+from llmkit.models.adapters import load_adapter
+from llmkit.models.build import from_pretrained
 
 # architecture-name suffix → (Auto class, pipeline tag on the Hub)
 _HEADS = (
@@ -28,10 +31,6 @@ def head_of(source: ExportSource) -> tuple[str, str]:
 def load_model(source: ExportSource, trust_remote_code: bool, merge_lora: bool = True):
     """The model in fp32 and eval mode. An adapter-only source is loaded onto its base and, with
     merge_lora, folded into it (a run's output_dir already holds the merged model)."""
-    import transformers
-
-    from llmkit.models.build import from_pretrained
-
     auto_class = getattr(transformers, head_of(source)[0])
     kwargs = dict(use_safetensors=True, trust_remote_code=trust_remote_code, dtype=torch.float32)
     if source.config_dir is not None:
@@ -43,8 +42,6 @@ def load_model(source: ExportSource, trust_remote_code: bool, merge_lora: bool =
     except ValueError as e:  # e.g. an architecture that needs trust_remote_code
         raise CheckpointError(f"source: {source.model_dir}: {str(e).splitlines()[0]}") from None
     if source.adapter_dir is not None and source.adapter_dir.parent != source.model_dir:
-        from llmkit.models.adapters import load_adapter
-
         model = load_adapter(model, source.adapter_dir)
         if merge_lora:
             model = model.merge_and_unload()
@@ -52,8 +49,6 @@ def load_model(source: ExportSource, trust_remote_code: bool, merge_lora: bool =
 
 
 def load_tokenizer(source: ExportSource, trust_remote_code: bool):
-    import transformers
-
     directory = source.model_dir
     if source.adapter_dir is not None and _has_tokenizer(source.adapter_dir.parent):
         directory = source.adapter_dir.parent

@@ -11,9 +11,12 @@ its input/output names, example inputs and the dynamic axes.
   without a cache (it recomputes the prefix at each step).
 """
 
+import inspect
 from dataclasses import dataclass, field
 
 import torch
+from transformers import DynamicCache
+from transformers.modeling_outputs import BaseModelOutput
 
 BATCH, SEQ = torch.export.Dim("batch"), torch.export.Dim("sequence")
 
@@ -43,8 +46,6 @@ class EncoderLogits(torch.nn.Module):
 
 class CausalWithCache(torch.nn.Module):
     def __init__(self, model):
-        import inspect
-
         super().__init__()
         self.model = model
         # transformers 5.25 renamed `past_key_values` to `cache` (the old name warns until 5.40)
@@ -52,8 +53,6 @@ class CausalWithCache(torch.nn.Module):
         self.cache_argument = "cache" if "cache" in parameters else "past_key_values"
 
     def forward(self, input_ids, attention_mask, position_ids, past):
-        from transformers import DynamicCache
-
         cache = DynamicCache(config=self.model.config)
         for layer, (key, value) in enumerate(past):
             cache.update(key, value, layer)
@@ -83,8 +82,6 @@ class Seq2SeqDecoder(torch.nn.Module):
         self.model = model
 
     def forward(self, decoder_input_ids, encoder_hidden_states, encoder_attention_mask):
-        from transformers.modeling_outputs import BaseModelOutput
-
         out = self.model(
             encoder_outputs=BaseModelOutput(last_hidden_state=encoder_hidden_states),
             attention_mask=encoder_attention_mask,

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import onnxruntime as ort
 
 from llmkit.errors import CheckpointError
 
@@ -14,8 +15,6 @@ TRAINING_CONFIG_DIR = "training"
 
 
 def session(path: Path, threads: int | None = None):
-    import onnxruntime as ort
-
     options = ort.SessionOptions()
     if threads is not None:
         options.intra_op_num_threads = threads

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from llmkit.errors import CheckpointError
 
 PICKLED = ("pytorch_model.bin", "adapter_model.bin", "pytorch_model.bin.index.json")
@@ -122,8 +124,6 @@ def _describe(source: ExportSource) -> str:
 
 def read_run_config(run_dir: Path | None) -> dict[str, Any]:
     """The run's resolved llmkit config (llmkit_config.yaml), {} when there is none."""
-    import yaml
-
     if run_dir is None or not (run_dir / "llmkit_config.yaml").is_file():
         return {}
     return yaml.safe_load((run_dir / "llmkit_config.yaml").read_text(encoding="utf-8")) or {}

@@ -12,6 +12,7 @@ list of reference *streams* (each stream a list as long as the hypotheses; sever
 several references per example).
 """
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -190,8 +191,6 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     1 - C(n-c, k) / C(n, k), in the numerically stable product form
     1 - prod_{i=n-c+1}^{n} (1 - k / i) of the paper's reference code (math.prod: numpy's
     import would cost more than the whole computation)."""
-    import math
-
     if not 0 <= c <= n or not 1 <= k <= n:
         raise ValueError(f"pass@k needs 0 <= c <= n and 1 <= k <= n (n={n}, c={c}, k={k})")
     if n - c < k:
