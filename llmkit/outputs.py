@@ -113,7 +113,8 @@ def give_umask_modes(directory: Path) -> None:
                 os.chmod(path, mode)
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this host (one we may not signal counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -128,7 +129,7 @@ def _remove_stale_staging(final: Path) -> None:
     for pattern in (f".{final.name}.tmp-*", f".{final.name}.old-*"):
         for stale in final.parent.glob(pattern):
             pid = stale.name.rsplit("-", 1)[-1]
-            if pid.isdigit() and not _pid_alive(int(pid)):
+            if pid.isdigit() and not pid_alive(int(pid)):
                 shutil.rmtree(stale, ignore_errors=True)
 
 

@@ -13,22 +13,13 @@ import time
 from pathlib import Path
 
 from llmkit.errors import UserError
+from llmkit.outputs import pid_alive
 
 LOCK_FILE = ".llmkit.lock"
 
 
 class OutputDirLocked(UserError):
     """Another run holds the output directory, or it cannot take the lock there at all."""
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _read_owner(path: Path) -> dict | None:
@@ -94,7 +85,7 @@ class RunLock:
             self.report(f"warning: {self.path} is unreadable (left by a killed run); taking over")
         else:
             host, pid = owner.get("host"), owner.get("pid")
-            if host != self.owner["host"] or not isinstance(pid, int) or _pid_alive(pid):
+            if host != self.owner["host"] or not isinstance(pid, int) or pid_alive(pid):
                 raise OutputDirLocked(
                     f"output_dir {self.path.parent} is in use by another llmkit run "
                     f"(host {host}, pid {pid}, lock {self.path})",
