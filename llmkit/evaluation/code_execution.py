@@ -123,7 +123,7 @@ def run_program(program: Program, limits: Limits = Limits()) -> Outcome:
         shutil.rmtree(workdir, ignore_errors=True)
     if timed_out:
         return Outcome("timed_out", f"no result within {limits.timeout:g} s")
-    return _judge(report, nonce, len(program.tests), returncode, tail)
+    return _judge(report, nonce, len(program.tests), returncode, tail, limits)
 
 
 def _rlimits(limits: Limits) -> list[tuple[int, int]]:
@@ -223,10 +223,16 @@ def _tail(stderr) -> str:
     return stderr.read().decode("utf-8", "replace")
 
 
-def _judge(report: dict | None, nonce: str, tests: int, returncode: int, tail: str) -> Outcome:
+def _judge(
+    report: dict | None, nonce: str, tests: int, returncode: int, tail: str, limits: Limits
+) -> Outcome:
     if report is None or report.get("nonce") != nonce:
-        if returncode == -signal.SIGXCPU:
-            return Outcome("timed_out", "CPU time limit")
+        # RLIMIT_CPU is set with soft == hard, and at the hard limit Linux sends SIGKILL (not
+        # SIGXCPU); our own wall-clock kill is reported before this, so SIGKILL is the CPU limit
+        if returncode in (-signal.SIGXCPU, -signal.SIGKILL):
+            return Outcome(
+                "timed_out", f"no result within the {limits.cpu_seconds} s CPU time limit"
+            )
         return Outcome("error", _crash_line(returncode, tail))
     verdict, error = report.get("verdict"), str(report.get("error", ""))
     if verdict == "passed":

@@ -2,10 +2,11 @@
 process group (a grandchild forked behind the guard's back included)."""
 
 import os
+import signal
 import textwrap
 import time
 
-from llmkit.evaluation.code_execution import Limits, Outcome, Program, run_program
+from llmkit.evaluation.code_execution import Limits, Outcome, Program, _judge, run_program
 
 
 def test_a_forged_report_without_the_secret_is_not_a_pass():
@@ -98,3 +99,11 @@ def test_limits_are_in_place_before_the_program_runs():
     """)
     outcome = run_program(Program(probe, "", ()), Limits(timeout=6.5, memory_mb=300, file_mb=2))
     assert outcome == Outcome("passed", "")
+
+
+def test_the_kernels_cpu_limit_kill_is_a_timeout_not_an_error():
+    # RLIMIT_CPU is set with soft == hard, so Linux ends a CPU-bound program with SIGKILL; an
+    # idle machine reaches it about when the wall clock runs out (CI saw 'killed by SIGKILL')
+    outcome = _judge(None, "secret", 3, -signal.SIGKILL, "", Limits(timeout=6))
+    assert outcome.verdict == "timed_out" and "6 s CPU time limit" in outcome.error
+    assert _judge(None, "secret", 3, -signal.SIGXCPU, "", Limits(timeout=6)).verdict == "timed_out"
