@@ -179,8 +179,9 @@ def _spawn(payload: dict, workdir: Path, child_fds: tuple[int, ...], stderr, lim
         proc.wait()
         return proc.returncode, False
     finally:
-        if proc.returncode is None:
-            _kill_group(proc)
+        # always: the program may have died (the CPU limit's SIGKILL, a crash) and left
+        # processes it forked behind in its session
+        _kill_group(proc)
 
 
 @functools.cache
