@@ -204,7 +204,14 @@ def claimed_output_dir(output_dir: Path, resume: str, stage: str) -> Iterator[Pa
     are removed first. Yields the checkpoint to resume from, None for a fresh run."""
     first = int(os.environ.get("RANK", "0")) == 0  # one lock per run, not per process
     with RunLock(output_dir) if first else contextlib.nullcontext():
-        resume_from = resolve_resume(output_dir, resume, stage)
+        # Only the first process judges the directory: by the time another one looks, the first
+        # may already have written into it and the fresh-run check would refuse it.
+        if first:
+            resume_from = resolve_resume(output_dir, resume, stage)
+        elif resume == "never":
+            resume_from = None
+        else:
+            resume_from = latest_checkpoint(output_dir) if resume == "auto" else Path(resume)
         if first:
             remove_leftovers(output_dir)
         yield resume_from
