@@ -1,12 +1,10 @@
 """Model mode on tiny saved models: predictions → metrics, predictions.jsonl, bad model dirs."""
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 import transformers
+from two_processes import launch_two_processes
 
 from llmkit.config.generate import GenerationSettings
 from llmkit.generation import generate_texts
@@ -156,12 +154,7 @@ def test_two_process_eval_gives_the_scores_and_predictions_of_one(
             "--set", "columns.text=sentence", "--set", "batch_size=2"]  # fmt: skip
     one = cli(*args, "--output-dir", tmp_path / "one")
     assert one.exit_code == 0, one.output
-    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu",
-              "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
-              "--dynamo_backend", "no", "-m", "llmkit", *args,
-              "--output-dir", str(tmp_path / "two")]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(launch, capture_output=True, text=True, env=env, timeout=300)
+    done = launch_two_processes(*args, "--output-dir", tmp_path / "two")
     assert done.returncode == 0, done.stderr[-3000:]
 
     scores = [json.loads((tmp_path / d / "scores.json").read_text()) for d in ("one", "two")]

@@ -2,13 +2,11 @@
 the same model as one process with the same global batch."""
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 import yaml
 from pretrain_helpers import final_weights, metric_rows, tiny_config
+from two_processes import launch_two_processes
 
 from llmkit.train.stage import run_training
 
@@ -17,11 +15,7 @@ def _launch_on_two_processes(command: str, cfg, config_file) -> None:
     """`accelerate launch` the llmkit command on 2 processes; on a machine without GPUs they run
     on the CPU over gloo."""
     config_file.write_text(yaml.safe_dump(cfg.model_dump(mode="json")))
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu",
-              "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
-              "--dynamo_backend", "no", "-m", "llmkit", command, str(config_file)]  # fmt: skip
-    done = subprocess.run(launch, capture_output=True, text=True, env=env, timeout=300)
+    done = launch_two_processes(command, config_file)
     assert done.returncode == 0, done.stderr[-3000:]
 
 
