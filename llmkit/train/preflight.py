@@ -151,6 +151,10 @@ def describe_batch(tokenizer: Any, batch: dict[str, Any], n_examples: int = 1) -
                 target = tokenizer.decode(target)
             body += f"\n[bold green]target ⟦{escape(str(target))}⟧[/bold green]"
             scored = "the target carries the loss"
+        if "next_sentence_label" in batch:  # BERT's NSP: 0 = B follows A
+            follows = int(batch["next_sentence_label"][i]) == 0
+            body += "\n[bold green]next sentence ⟦" + ("B follows A" if follows else
+                     "B is from another document") + "⟧[/bold green]"  # fmt: skip
         header = f"[bold]example {i}[/bold] ({sum(mask)} tokens; {scored})"
         blocks.append(f"{header}\n{body}")
     return "\n\n".join(blocks)
