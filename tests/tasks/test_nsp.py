@@ -216,3 +216,33 @@ def test_nsp_settings_that_cannot_work_are_config_errors(tmp_path, change, messa
         cfg["data"]["preprocess"] |= change
     with pytest.raises(ConfigError, match=message):
         validate(PretrainConfig, cfg)
+
+
+def test_shipped_nsp_config_dry_runs_on_text_in_the_wiki_layout(
+    cli, tmp_path, masked_tokenizer_dir, corpus_lines, monkeypatch, one_thread
+):
+    """configs/pretrain-bert-nsp.yaml past its schema: preprocess into sentence segments, pairs,
+    model and loss fit together, on a stand-in for ../shared/data/wiki_text/wiki_00 (articles in
+    <doc> lines, a title line, paragraphs separated by blank lines)."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    articles = []
+    for a in range(2):
+        paragraphs = [" ".join(corpus_lines[a * 200 + p * 5 : a * 200 + p * 5 + 5])
+                      for p in range(25)]  # fmt: skip
+        articles.append(f'<doc id="{a}" url="u" title="T{a}">\nT{a}\n\n' + "\n\n".join(paragraphs)
+                        + "\n</doc>")  # fmt: skip
+    wiki = tmp_path / "wiki_00"
+    wiki.write_text("\n".join(articles), encoding="utf-8")
+    monkeypatch.chdir(root)
+    result = cli(
+        "pretrain", root / "configs" / "pretrain-bert-nsp.yaml", "--dry-run",
+        "--set", f"data.preprocess.data.train={wiki}",
+        "--set", f"data.preprocess.tokenizer={masked_tokenizer_dir}",
+        "--set", f"data.preprocess.output_dir={tmp_path / 'segments'}",
+        "--set", f"output_dir={tmp_path / 'run'}",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "next sentence ⟦" in result.output and "dry run ok" in result.output
+    assert not (tmp_path / "run").exists()
