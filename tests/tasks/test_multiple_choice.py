@@ -189,3 +189,18 @@ def test_finetune_then_eval_scores_accuracy(cli, tmp_path, masked_tokenizer_dir,
     first = json.loads(predictions[0])
     assert len(predictions) == 8 and first["input"].startswith("A rider swings")
     assert first["prediction"] in range(4) and first["reference"] == 1
+
+
+def test_export_keeps_the_multiple_choice_head(cli, tmp_path, masked_tokenizer_dir, one_thread):
+    from transformers import AutoModelForMultipleChoice
+
+    path = _write_config(
+        tmp_path, masked_tokenizer_dir, SWAG, train={"max_steps": 1, **QUIET_TRAIN}
+    )
+    assert cli("finetune", path).exit_code == 0
+    result = cli("export", tmp_path / "out", "--format", "hf", "--output", tmp_path / "hf")
+    assert result.exit_code == 0, result.output
+    exported = AutoModelForMultipleChoice.from_pretrained(tmp_path / "hf")
+    trained = AutoModelForMultipleChoice.from_pretrained(tmp_path / "out")
+    assert torch.equal(exported.classifier.weight, trained.classifier.weight)
+    assert "pipeline_tag: multiple-choice" in (tmp_path / "hf" / "README.md").read_text()

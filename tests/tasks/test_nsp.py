@@ -192,6 +192,11 @@ def test_pretrain_then_load_as_pretraining_model_and_encoder(
     assert torch.equal(
         full.bert.encoder.layer[1].output.dense.weight, encoder.encoder.layer[1].output.dense.weight
     )
+    # `llmkit export` keeps both heads
+    result = cli("export", run, "--format", "hf", "--output", tmp_path / "hf")
+    assert result.exit_code == 0, result.output
+    exported = AutoModelForPreTraining.from_pretrained(tmp_path / "hf")
+    assert torch.equal(exported.cls.seq_relationship.weight, full.cls.seq_relationship.weight)
 
 
 @pytest.mark.parametrize(
