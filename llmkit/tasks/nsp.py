@@ -14,6 +14,10 @@ random pair, and the next chunk that can be a true pair is made one, so positive
 (BERT's script lets them fall below). Pairs longer than block_size are trimmed, the longer side
 first, from its front or back at random. Masking is MaskedLMTask's, redrawn at every batch;
 whole words end at [SEP] as at any special token.
+
+Pairs are built by every process in memory (the tokens as Arrow/numpy buffers, 4 bytes a token
+for the documents and as much again for the pairs, plus a Python int per segment), which suits
+corpora of up to a few hundred million tokens per process.
 """
 
 import random
@@ -21,9 +25,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
 import torch
 import torch.nn.functional as F
 from datasets import Dataset, DatasetDict
+from datasets.table import InMemoryTable
 
 from llmkit.errors import ConfigError, DataError
 from llmkit.models.loss import IGNORE_INDEX, count_loss_tokens, token_losses
@@ -100,11 +107,40 @@ def _random_span(lengths, document: int, wanted: int, rng: random.Random) -> Spa
     return Span(other, start, stop)
 
 
-def trim_pair(a: list[int], b: list[int], max_tokens: int, rng: random.Random) -> None:
-    """Cut tokens off the longer of `a` and `b` (its front or back at random) until both fit."""
-    while len(a) + len(b) > max_tokens:
-        longer = a if len(a) > len(b) else b
-        del longer[0 if rng.random() < 0.5 else -1]
+def trim_pair(a: Sequence[int], b: Sequence[int], max_tokens: int, rng: random.Random):
+    """`a` and `b` cut until they fit in `max_tokens`: a token at a time off the longer one, from
+    its front or its back at random. Returns the two (slices of the inputs)."""
+    a_lo, a_hi, b_lo, b_hi = 0, len(a), 0, len(b)
+    while (a_hi - a_lo) + (b_hi - b_lo) > max_tokens:
+        front = rng.random() < 0.5
+        if a_hi - a_lo > b_hi - b_lo:
+            a_lo, a_hi = (a_lo + 1, a_hi) if front else (a_lo, a_hi - 1)
+        else:
+            b_lo, b_hi = (b_lo + 1, b_hi) if front else (b_lo, b_hi - 1)
+    return a[a_lo:a_hi], b[b_lo:b_hi]
+
+
+class SegmentedCorpus:
+    """A split of a `segments:` preprocess output as its flat Arrow buffers: the token ids of
+    any run of segments without a Python object per token (4 bytes a token in memory)."""
+
+    def __init__(self, documents: Dataset):
+        column = documents.with_format("arrow")["segments"].combine_chunks()  # list<list<int32>>
+        self.first_segment = column.offsets.to_numpy()  # document d: segments [d], [d + 1]
+        segments = column.values
+        self.first_token = segments.offsets.to_numpy()  # segment g: tokens [g], [g + 1]
+        self.tokens = segments.values.to_numpy(zero_copy_only=False)
+        sizes = np.diff(self.first_token)
+        self.lengths = [
+            sizes[lo:hi].tolist()
+            for lo, hi in zip(self.first_segment[:-1], self.first_segment[1:], strict=True)
+        ]
+
+    def ids(self, span: Span) -> np.ndarray:
+        first = self.first_segment[span.document]
+        return self.tokens[
+            self.first_token[first + span.start] : self.first_token[first + span.stop]
+        ]
 
 
 class MaskedLMWithNSPTask(MaskedLMTask):
@@ -127,25 +163,30 @@ class MaskedLMWithNSPTask(MaskedLMTask):
         )
 
     def _pairs(self, documents: Dataset, split: str, offset: int) -> Dataset:
-        segments = documents["segments"]
-        if len(segments) < 2:
+        if len(documents) < 2:
             raise DataError(
-                f"the {split} split holds {len(segments)} document(s); next-sentence prediction "
-                "draws B from another document",
+                f"the {split} split holds {len(documents)} document(s); next-sentence "
+                "prediction draws B from another document",
                 "give more documents (e.g. text_unit: paragraph) or raise split.validation_ratio",
             )
+        corpus = SegmentedCorpus(documents)
         rng = random.Random(self.spec.seed * 1000 + offset)
         max_tokens = self.block_size - SPECIAL_TOKENS_IN_PAIR
-        lengths = [[len(s) for s in doc] for doc in segments]
-        rows: dict[str, list] = {"input_ids": [], "token_type_ids": [], "next_sentence_label": []}
         cls, sep = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id
-        for pair in sample_pairs(lengths, max_tokens, rng):
-            a, b = _ids(segments, pair.a), _ids(segments, pair.b)
-            trim_pair(a, b, max_tokens, rng)
-            rows["input_ids"].append([cls, *a, sep, *b, sep])
-            rows["token_type_ids"].append([0] * (len(a) + 2) + [1] * (len(b) + 1))
-            rows["next_sentence_label"].append(IS_NEXT if pair.is_next else RANDOM_NEXT)
-        return Dataset.from_dict(rows)
+        ids, types, labels = [], [], []
+        for pair in sample_pairs(corpus.lengths, max_tokens, rng):
+            a, b = trim_pair(corpus.ids(pair.a), corpus.ids(pair.b), max_tokens, rng)
+            ids.append(np.concatenate(([cls], a, [sep], b, [sep])).astype(np.int32))
+            types.append(np.repeat(np.array([0, 1], np.int8), [len(a) + 2, len(b) + 1]))
+            labels.append(IS_NEXT if pair.is_next else RANDOM_NEXT)
+        table = pa.table(
+            {
+                "input_ids": _list_array(ids),
+                "token_type_ids": _list_array(types),
+                "next_sentence_label": pa.array(labels, pa.int8()),
+            }
+        )
+        return Dataset(InMemoryTable(table))
 
     def collate(self, examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         batch = self.pad_ids(examples)
@@ -205,8 +246,13 @@ class MaskedLMWithNSPTask(MaskedLMTask):
         }
 
 
-def _ids(segments: list[list[list[int]]], span: Span) -> list[int]:
-    return [t for seg in segments[span.document][span.start : span.stop] for t in seg]
+def _list_array(rows: list[np.ndarray]) -> pa.Array:
+    """One Arrow list array of `rows` (64-bit offsets only when 32 bits cannot hold them)."""
+    offsets = np.concatenate(([0], np.cumsum([len(r) for r in rows])))
+    values = pa.array(np.concatenate(rows))
+    if offsets[-1] < 2**31:
+        return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), values)
+    return pa.LargeListArray.from_arrays(pa.array(offsets, pa.int64()), values)
 
 
 def masked_lm_task(spec: PretrainSpec) -> MaskedLMTask:

@@ -62,10 +62,10 @@ def test_one_segment_documents_are_random_pairs_and_positives_stay_at_half():
 
 def test_trimming_keeps_both_sides_and_fits():
     rng = random.Random(0)
-    a, b = list(range(50)), list(range(100, 110))
-    trim_pair(a, b, 30, rng)
-    assert len(a) + len(b) == 30 and len(b) == 10  # only the longer side was cut
+    a, b = trim_pair(list(range(50)), list(range(100, 110)), 30, rng)
+    assert len(a) + len(b) == 30 and b == list(range(100, 110))  # only the longer side was cut
     assert a == list(range(a[0], a[0] + len(a)))  # cut at its ends, never in the middle
+    assert 0 < a[0] and a[-1] < 49  # from both ends at random
 
 
 def test_sentences_and_lines_are_the_segments():
@@ -128,6 +128,23 @@ def test_pairs_are_cls_a_sep_b_sep_with_segment_ids(tmp_path, masked_tokenizer_d
         first_sep = ids.index(tok.sep_token_id)
         assert types == [0] * (first_sep + 1) + [1] * (len(ids) - first_sep - 1)
         assert first_sep > 1 and first_sep < len(ids) - 2  # A and B both hold text
+    # in a true pair, B comes after A in A's document (trimming may cut A's end)
+    from datasets import load_from_disk
+
+    def text(ids):
+        return "," + ",".join(map(str, ids)) + ","
+
+    documents = load_from_disk(str(tmp_path / "segments"))["train"]["segments"]
+    streams = [text([t for seg in doc for t in seg]) for doc in documents]
+    for row in train:
+        if row["next_sentence_label"] != 0:
+            continue
+        ids = row["input_ids"]
+        a, b = (
+            text(ids[1 : ids.index(tok.sep_token_id)]),
+            text(ids[ids.index(tok.sep_token_id) + 1 : -1]),
+        )
+        assert any(a in s and b in s[s.index(a) + len(a) - 1 :] for s in streams)
 
 
 def test_loss_is_mlm_mean_plus_nsp_mean_as_bert_computes_it(
