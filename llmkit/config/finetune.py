@@ -262,6 +262,11 @@ class FinetuneConfig(Section):
                     f"task.type seq2seq needs an encoder-decoder; set model.family to one of "
                     f"{', '.join(seq2seq_families)} (got {self.model.family})"
                 )
+            if self.task.type == "multiple-choice" and self.model.family not in ("bert", "roberta"):
+                raise ValueError(
+                    f"task.type multiple-choice needs an encoder; set model.family to bert or "
+                    f"roberta (got {self.model.family})"
+                )
             if self.task.type == "sft" and self.model.family not in ("gpt2", "llama"):
                 raise ValueError(
                     f"task.type sft needs a decoder-only model; set model.family to gpt2 or "

@@ -204,3 +204,11 @@ def test_export_keeps_the_multiple_choice_head(cli, tmp_path, masked_tokenizer_d
     trained = AutoModelForMultipleChoice.from_pretrained(tmp_path / "out")
     assert torch.equal(exported.classifier.weight, trained.classifier.weight)
     assert "pipeline_tag: multiple-choice" in (tmp_path / "hf" / "README.md").read_text()
+
+
+def test_a_decoder_family_for_multiple_choice_is_a_config_error(tmp_path, masked_tokenizer_dir):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="multiple-choice needs an encoder"):
+        make_config(tmp_path, masked_tokenizer_dir, model={"family": "gpt2"},
+                    task={"type": "multiple-choice"}, data=SWAG)  # fmt: skip
