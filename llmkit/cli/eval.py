@@ -31,7 +31,7 @@ def eval_(
     task: str | None = typer.Option(
         None,
         "--task",
-        help="perplexity, seq2seq, sft, classification, token-classification, code.",
+        help="perplexity, seq2seq, sft, classification, token-classification, multiple-choice, code.",
     ),
     metrics: list[str] = typer.Option(
         [],

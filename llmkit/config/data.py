@@ -35,6 +35,15 @@ class ColumnsConfig(Section):
     """Response column for instruction tuning (prompt/response data)."""
     messages: str = "messages"
     """Chat column for instruction tuning: a list of {role, content}."""
+    premise: str = "sent1"
+    """Multiple choice: the context every ending continues (SWAG's sent1, HellaSwag's ctx_a)."""
+    ending_start: str | None = "sent2"
+    """Multiple choice: the start of the sentence each ending completes, put before every ending
+    (SWAG's sent2, HellaSwag's ctx_b); null when the endings stand alone."""
+    endings: list[str] | str = ["ending0", "ending1", "ending2", "ending3"]
+    """Multiple choice: the ending columns (a list: SWAG's ending0–ending3), or one column that
+    holds a list of endings per row (a string: HellaSwag's endings). `label` is the index of the
+    right ending."""
 
 
 class IdSplitConfig(Section):

@@ -23,7 +23,10 @@ MetricName = Literal[
     "bleu", "chrf", "ter", "rouge", "exact_match", "classification", "regression", "seqeval",
     "perplexity", "pass_at_k",
 ]  # fmt: skip
-TaskName = Literal["perplexity", "seq2seq", "sft", "classification", "token-classification", "code"]
+TaskName = Literal[
+    "perplexity", "seq2seq", "sft", "classification", "token-classification", "code",
+    "multiple-choice",
+]  # fmt: skip
 
 SCORE_NAMES = frozenset(
     {"bleu", "chrf", "ter", "rouge1", "rouge2", "rougeL", "rougeLsum", "exact_match",
@@ -39,6 +42,7 @@ DEFAULT_METRICS: dict[str, list[str]] = {
     "classification": ["classification"],
     "token-classification": ["seqeval"],
     "code": ["pass_at_k"],
+    "multiple-choice": ["classification"],
 }
 
 
@@ -93,7 +97,7 @@ class EvalConfig(Section):
     """Model mode: model directories (several are scored side by side)."""
     task: TaskName | None = None
     """Model mode: perplexity (causal LM), seq2seq or sft (generation), classification,
-    token-classification. null infers seq2seq/perplexity from the model's architecture. The old
+    token-classification, multiple-choice. null infers seq2seq/perplexity from the model's architecture. The old
     name of sft, causal, still works with a deprecation warning."""
     data: str | None = None
     """Model mode: the evaluation data (a file, glob or `save_to_disk` directory)."""

@@ -118,7 +118,22 @@ class SFTTask(Section):
     in TRL's default packing; fewer padded tokens at the price of that cross-talk."""
 
 
-TASK_TYPES = ("classification", "token-classification", "seq2seq", "sft")
+class MultipleChoiceTask(Section):
+    """Pick the right ending among several (SWAG/HellaSwag style): columns premise, ending_start,
+    endings and label (the index of the right ending)."""
+
+    type: Literal["multiple-choice"] = "multiple-choice"
+    pad_choices: bool = False
+    """Allow rows with fewer endings than others (a shorter endings list, or an empty ending
+    column): each batch is padded to its largest number of choices and a missing choice's
+    logit is -inf, so it is never predicted and takes no part in the softmax. false: a row whose
+    number of endings differs from the first row's stops the run, naming the file and row."""
+    bad_rows: Literal["error", "skip"] = "error"
+    """A row whose label is not the index of one of its endings: stop, naming the file and row,
+    or skip it and count it (finetune_data.json: skipped_bad_label)."""
+
+
+TASK_TYPES = ("classification", "token-classification", "seq2seq", "sft", "multiple-choice")
 
 
 def _task_type(value: Any) -> str | None:
@@ -136,7 +151,8 @@ FinetuneTask = Annotated[
     Annotated[ClassificationTask, Tag("classification")]
     | Annotated[TokenClassificationTask, Tag("token-classification")]
     | Annotated[Seq2SeqTask, Tag("seq2seq")]
-    | Annotated[SFTTask, Tag("sft")],
+    | Annotated[SFTTask, Tag("sft")]
+    | Annotated[MultipleChoiceTask, Tag("multiple-choice")],
     Discriminator(
         _task_type,
         custom_error_type="task_type",
@@ -245,6 +261,11 @@ class FinetuneConfig(Section):
                 raise ValueError(
                     f"task.type seq2seq needs an encoder-decoder; set model.family to one of "
                     f"{', '.join(seq2seq_families)} (got {self.model.family})"
+                )
+            if self.task.type == "multiple-choice" and self.model.family not in ("bert", "roberta"):
+                raise ValueError(
+                    f"task.type multiple-choice needs an encoder; set model.family to bert or "
+                    f"roberta (got {self.model.family})"
                 )
             if self.task.type == "sft" and self.model.family not in ("gpt2", "llama"):
                 raise ValueError(

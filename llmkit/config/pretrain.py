@@ -26,6 +26,12 @@ class PretrainTaskConfig(Section):
     """MLM: choose whole words (all their sub-word tokens) instead of single tokens. Word
     boundaries come from the tokens: WordPiece `##` continuations, byte-level `Ġ` or metaspace
     `▁` word starts."""
+    nsp: bool = False
+    """MLM: also next-sentence prediction, as BERT was pretrained. Rows are sentence pairs built
+    from the documents of a preprocess output written with `segments:` (pack: false): half the
+    time B is the text that follows A in its document, half the time a segment of another
+    document. The model is BertForPreTraining (family bert); the loss is the MLM loss plus the
+    NSP loss, and validation reports mlm_loss, perplexity, nsp_loss and nsp_accuracy."""
 
 
 class PretrainDataConfig(Section):
@@ -45,9 +51,17 @@ class PretrainDataConfig(Section):
                 "give exactly one of data.dataset_dir (a `llmkit preprocess` output directory) "
                 "or data.preprocess (raw data to preprocess first)"
             )
-        if self.preprocess is not None and not self.preprocess.pack:
-            raise ValueError("data.preprocess.pack must be true for pretraining (packed blocks)")
+        if self.preprocess is not None and not self.preprocess.pack and not self.segments:
+            raise ValueError(
+                "data.preprocess.pack must be true for pretraining (packed blocks), or "
+                "segments set for next-sentence prediction (task.nsp)"
+            )
         return self
+
+    @property
+    def segments(self) -> bool:
+        """data.preprocess writes documents as segments (for next-sentence prediction)."""
+        return self.preprocess is not None and self.preprocess.segments is not None
 
 
 class PretrainConfig(Section):
@@ -66,6 +80,7 @@ class PretrainConfig(Section):
 
     @model_validator(mode="after")
     def _family_fits_task(self):
+        self._nsp_fits()
         if self.model.pretrained is not None:
             return self
         wanted = DECODER_FAMILIES if self.task.type == "clm" else ENCODER_FAMILIES
@@ -75,3 +90,21 @@ class PretrainConfig(Section):
                 f"'{self.task.type}'; use one of: {', '.join(wanted)}"
             )
         return self
+
+    def _nsp_fits(self) -> None:
+        nsp = self.task.nsp
+        if nsp and self.task.type != "mlm":
+            raise ValueError("task.nsp: next-sentence prediction goes with task.type mlm")
+        if nsp and self.model.pretrained is None and self.model.family != "bert":
+            raise ValueError(
+                f"task.nsp needs model.family bert (BertForPreTraining); "
+                f"{self.model.family} has no next-sentence head"
+            )
+        if self.data.preprocess is not None and nsp != self.data.segments:
+            raise ValueError(
+                "task.nsp pairs sentences: set data.preprocess.segments (sentence or line) "
+                "with pack: false"
+                if nsp
+                else "data.preprocess.segments is for next-sentence prediction: set task.nsp: "
+                "true, or pack: true without segments"
+            )

@@ -55,8 +55,16 @@ def tokenizer_identity(tokenizer) -> dict | None:
     }
 
 
+# Keys added after outputs were cached, left out of the key while at their default so that
+# those outputs stay valid.
+_ADDED_LATER = {"segments": None}
+
+
 def config_hash(cfg) -> str:
     settings = {k: v for k, v in cfg.model_dump(mode="json").items() if k not in _NOT_IN_KEY}
+    for key, default in _ADDED_LATER.items():
+        if key in settings and settings[key] == default:
+            del settings[key]
     return _sha256(settings)
 
 

@@ -4,7 +4,8 @@ Output (pack: true): a DatasetDict in `save_to_disk`'s layout, each split in Arr
 `shard_mb`, with a single `input_ids` column of blocks of exactly block_size ids, plus
 manifest.json (with seconds per phase), tokenizer/ and llmkit_config.yaml; it is built streaming
 (streaming.py), in memory that does not grow with the corpus. With pack: false the cleaned and
-split raw columns are written instead. The directory appears only when complete: a run that is
+split raw columns are written instead, or with `segments:` each document's tokenized sentences
+(segments.py, for next-sentence prediction). The directory appears only when complete: a run that is
 killed (even kill -9) leaves only its temporary sibling, which the next run removes before it
 starts clean. A second run with the same inputs, config and tokenizer returns at once.
 """
@@ -34,6 +35,7 @@ from llmkit.data.cache import (
 from llmkit.data.cleaning import clean_dataset
 from llmkit.data.id_split import split_by_id
 from llmkit.data.packing import check_block_size, separator_id
+from llmkit.data.segments import write_segments
 from llmkit.data.sources import SPLITS, read_split, require_columns
 from llmkit.data.splitting import make_splits
 from llmkit.data.streaming import Timings
@@ -134,7 +136,10 @@ def run_preprocess(
             splits, dropped = clean_splits(
                 cfg.data, cfg.cleaning, cfg.split, [column], cfg.num_proc, progress=progress
             )
-            stats = _write_raw(splits, tmp)
+            if cfg.segments is not None:
+                stats = write_segments(splits, column, tokenizer, cfg.segments, tmp)
+            else:
+                stats = _write_raw(splits, tmp)
         if tokenizer is not None:
             tokenizer.save_pretrained(tmp / "tokenizer")
         manifest = _manifest(cfg, key, tokenizer, stats, dropped, time.time() - started)
@@ -160,15 +165,16 @@ def _tokenizer_class(name: str):
 
 def _tokenizer_for(cfg: PreprocessConfig):
     if cfg.tokenizer is None:
-        if cfg.pack:
+        if cfg.pack or cfg.segments is not None:
             raise ConfigError(
-                "tokenizer: required with pack: true",
+                f"tokenizer: required with {'pack: true' if cfg.pack else 'segments'}",
                 "set tokenizer: to a tokenizer directory, or pack: false for raw text",
             )
         return None
     tokenizer = load_tokenizer(cfg.tokenizer)
-    if cfg.pack:
+    if cfg.pack or cfg.segments is not None:
         check_block_size(tokenizer, cfg.block_size)
+    if cfg.pack:
         separator_id(tokenizer)
     return tokenizer
 
@@ -187,7 +193,7 @@ def _manifest(cfg, key, tokenizer, stats, dropped, seconds) -> dict:
         "llmkit_version": __version__,
         "output_dir": str(cfg.output_dir),
         "pack": cfg.pack,
-        "block_size": cfg.block_size if cfg.pack else None,
+        "block_size": cfg.block_size if cfg.pack or cfg.segments else None,
         "splits": stats,
         "dropped": dropped,
         "config_hash": config_hash(cfg),
@@ -195,7 +201,7 @@ def _manifest(cfg, key, tokenizer, stats, dropped, seconds) -> dict:
         "tokenizer": tokenizer_identity(tokenizer),
         "inputs": input_fingerprint(cfg.data),
         "seconds": round(seconds, 2),
-    }
+    } | ({"segments": cfg.segments} if cfg.segments else {})
 
 
 class _quiet_datasets:

@@ -48,8 +48,12 @@ def summary_table(manifest: dict) -> Table:
     table = Table(title=f"Preprocessed → {manifest['output_dir']}")
     table.add_column("split")
     table.add_column("documents", justify="right")
+    segmented = bool(manifest.get("segments"))
     if packed:
         for name in ("blocks", "tokens", "tokens dropped"):
+            table.add_column(name, justify="right")
+    if segmented:
+        for name in ("segments", "tokens"):
             table.add_column(name, justify="right")
     table.add_column("rows dropped by reason")
     for split, s in manifest["splits"].items():
@@ -58,6 +62,8 @@ def summary_table(manifest: dict) -> Table:
         cells = [split, f"{s['documents']:,}"]
         if packed:
             cells += [f"{s['rows']:,}", f"{s['tokens']:,}", f"{s['tokens_dropped']:,}"]
+        if segmented:
+            cells += [f"{s['segments']:,}", f"{s['tokens']:,}"]
         table.add_row(*cells, reasons)
     return table
 

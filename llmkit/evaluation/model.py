@@ -30,6 +30,7 @@ from llmkit.models.properties import is_encoder_decoder, max_positions
 _HEADS = {
     "ForSequenceClassification": "classification",
     "ForTokenClassification": "token-classification",
+    "ForMultipleChoice": "multiple-choice",
     "ForCausalLM": "perplexity",
     "LMHeadModel": "perplexity",
 }
@@ -68,6 +69,7 @@ _ROLES = {
     "sft": ("prompt", "response"),
     "classification": ("text", "pair", "label"),
     "token-classification": ("words", "label"),
+    "multiple-choice": ("premise", "ending_start", "endings", "label"),
 }
 """The columns (data roles) each task reads."""
 
@@ -76,6 +78,9 @@ def check_columns(cfg: EvalConfig, rows, task: str, model_dir: str, reused: dict
     """One line for every role whose column the data lacks: the columns found, where the
     expected name came from, and the --set that maps it."""
     names = {r: getattr(cfg.columns, r) for r in _ROLES[task] if getattr(cfg.columns, r)}
+    for role, value in list(names.items()):  # multiple choice's endings: a list of columns
+        if isinstance(value, list):
+            names |= {f"{role}[{i}]": name for i, name in enumerate(names.pop(role))}
     missing = {r: n for r, n in names.items() if n.split(".")[0] not in rows.column_names}
     if not missing:
         return

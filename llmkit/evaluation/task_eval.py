@@ -14,7 +14,11 @@ from accelerate import Accelerator
 from accelerate.state import AcceleratorState
 
 from llmkit.config.eval import EvalConfig
-from llmkit.config.finetune import ClassificationTask, TokenClassificationTask
+from llmkit.config.finetune import (
+    ClassificationTask,
+    MultipleChoiceTask,
+    TokenClassificationTask,
+)
 from llmkit.config.model import ModelConfig
 from llmkit.evaluation import onnx_backend
 from llmkit.models.loss import IGNORE_INDEX
@@ -27,6 +31,8 @@ from llmkit.train.validation import gather_outputs
 
 
 def _task_options(config, task: str):
+    if task == "multiple-choice":  # the model scores any number of choices
+        return MultipleChoiceTask(pad_choices=True)
     names = [config.id2label[i] for i in range(config.num_labels)]
     if task == "token-classification":
         return TokenClassificationTask(labels=names)
@@ -91,6 +97,13 @@ def _prediction_rows(cfg: EvalConfig, config, task: str, rows, outputs) -> list[
         for w, p, g in zip(words, predicted, gold, strict=True):
             result.append({"input": w, "prediction": p, "reference": g})
         return result
+    if task == "multiple-choice":
+        predicted = [p for o in outputs for p in o["predictions"].tolist()]
+        premises, gold = rows[cfg.columns.premise], rows[cfg.columns.label]
+        return [
+            {"input": t, "prediction": p, "reference": g}
+            for t, p, g in zip(premises, predicted, gold, strict=True)
+        ]
     texts = rows[cfg.columns.text]
     gold = rows[cfg.columns.label]
     for o in outputs:

@@ -15,6 +15,8 @@ _HEADS = (
     ("ForCausalLM", "AutoModelForCausalLM", "text-generation"),
     ("LMHeadModel", "AutoModelForCausalLM", "text-generation"),
     ("ForMaskedLM", "AutoModelForMaskedLM", "fill-mask"),
+    ("ForPreTraining", "AutoModelForPreTraining", "fill-mask"),
+    ("ForMultipleChoice", "AutoModelForMultipleChoice", "multiple-choice"),
     ("ForConditionalGeneration", "AutoModelForSeq2SeqLM", "text2text-generation"),
     ("MTModel", "AutoModelForSeq2SeqLM", "translation"),
 )

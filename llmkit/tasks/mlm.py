@@ -40,6 +40,12 @@ class MaskedLMTask(PretrainTaskBase):
 
     def read_splits(self):
         splits = super().read_splits()
+        self.prepare_masking()
+        return splits
+
+    def prepare_masking(self) -> None:
+        """The tables masking reads from the tokenizer: special tokens, replacement ids and
+        (whole_word_mask) word starts."""
         tok = self.tokenizer
         if tok.mask_token_id is None:
             raise ConfigError(
@@ -53,7 +59,6 @@ class MaskedLMTask(PretrainTaskBase):
         self.word_starts = None
         if self.spec.task.whole_word_mask:
             self.word_starts = word_start_table(tok.convert_ids_to_tokens(list(range(vocab))))
-        return splits
 
     def choose_positions(self, ids: torch.Tensor, attention: torch.Tensor | None) -> torch.Tensor:
         """(B, T) bool: the positions that carry loss, drawn from torch's global RNG."""
@@ -72,7 +77,10 @@ class MaskedLMTask(PretrainTaskBase):
         return word_chosen.gather(1, word_index) & ~special
 
     def collate(self, examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        batch = self.pad_ids(examples)
+        return self.mask_tokens(self.pad_ids(examples))
+
+    def mask_tokens(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """`batch` with input_ids masked and labels set (IGNORE_INDEX where nothing is asked)."""
         ids = batch["input_ids"]
         chosen = self.choose_positions(ids, batch.get("attention_mask"))
         labels = torch.where(chosen, ids, IGNORE_INDEX)

@@ -35,14 +35,15 @@ def dataset_directory(spec: PretrainSpec) -> Path:
     return directory
 
 
-def _block_size(directory: Path, splits: DatasetDict) -> int:
-    """Row length: the manifest's block_size (every packed row has it), else the first row's."""
+def _block_size(directory: Path, splits: DatasetDict, column: str) -> int:
+    """Row length: the manifest's block_size (every packed row has it, no sentence pair is
+    longer), else the first row's."""
     manifest = directory / "manifest.json"
     if manifest.is_file():
         size = json.loads(manifest.read_text(encoding="utf-8")).get("block_size")
         if isinstance(size, int):
             return size
-    return len(splits["train"][0]["input_ids"])
+    return len(splits["train"][0][column])
 
 
 class PretrainTaskBase:
@@ -62,16 +63,21 @@ class PretrainTaskBase:
         return TaskData(self.read_splits(), self.tokenizer, self.collate, self.count_loss_items)
 
     def read_splits(self) -> DatasetDict:
+        return self.load_preprocessed("input_ids", "run `llmkit preprocess` with pack: true")
+
+    def load_preprocessed(self, column: str, hint: str) -> DatasetDict:
+        """The train (and validation) split of the preprocessed directory, only `column`; sets
+        the tokenizer and block_size that came with it."""
         directory = dataset_directory(self.spec)
         splits = load_from_disk(str(directory))
-        if "train" not in splits or "input_ids" not in splits["train"].column_names:
-            raise DataError(f"{directory}: needs a 'train' split with an 'input_ids' column")
+        if "train" not in splits or column not in splits["train"].column_names:
+            raise DataError(f"{directory}: needs a 'train' split with a '{column}' column", hint)
         if len(splits["train"]) == 0:
             raise DataError(f"{directory}: the train split is empty")
         self.tokenizer = AutoTokenizer.from_pretrained(str(directory / "tokenizer"))
-        self.block_size = _block_size(directory, splits)
+        self.block_size = _block_size(directory, splits, column)
         keep = [s for s in ("train", "validation") if s in splits]
-        return DatasetDict({s: splits[s].select_columns(["input_ids"]) for s in keep})
+        return DatasetDict({s: splits[s].select_columns([column]) for s in keep})
 
     def build_model(self) -> torch.nn.Module:
         auto_class = getattr(transformers, self.auto_class_name)

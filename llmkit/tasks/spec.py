@@ -49,12 +49,14 @@ class PretrainSpec:
     model: ModelConfig
     data: PretrainDataConfig
     precision: str = "fp32"
+    seed: int = 0
+    """train.seed: draws what is drawn once per run (next-sentence pairs)."""
 
 
 def task_spec(cfg: PretrainConfig | FinetuneConfig) -> PretrainSpec | FinetuneSpec:
     """The spec of the task a stage config names."""
     if isinstance(cfg, PretrainConfig):
-        return PretrainSpec(cfg.task, cfg.model, cfg.data, cfg.train.precision)
+        return PretrainSpec(cfg.task, cfg.model, cfg.data, cfg.train.precision, cfg.train.seed)
     return FinetuneSpec(
         task=cfg.task,
         model=cfg.model,

@@ -27,7 +27,7 @@ def dry_run(run: Run) -> dict[str, float]:
         print_preflight(
             acc.unwrap_model(run.model),
             cfg,
-            seq_len=int(first["input_ids"].shape[-1]),
+            seq_len=int(first["input_ids"][0].numel()),  # multiple choice: choices × tokens
             num_devices=acc.num_processes,
             steps_per_epoch=run.steps_per_epoch,
             total_steps=run.total_steps,

@@ -126,6 +126,8 @@ def describe_batch(tokenizer: Any, batch: dict[str, Any], n_examples: int = 1) -
     """The first `n_examples` of a batch as rich markup: positions whose label is not -100 carry
     loss and are marked ⟦…⟧. Labels of another length than input_ids (seq2seq targets) or one
     per example (classification) are shown after the input."""
+    if batch["input_ids"].dim() == 3:  # multiple choice: (batch, choices, tokens)
+        return _describe_choices(tokenizer, batch)
     input_ids = batch["input_ids"].tolist()
     labels = batch["labels"].tolist() if "labels" in batch else None
     masks = batch["attention_mask"].tolist() if "attention_mask" in batch else None
@@ -149,9 +151,28 @@ def describe_batch(tokenizer: Any, batch: dict[str, Any], n_examples: int = 1) -
                 target = tokenizer.decode(target)
             body += f"\n[bold green]target ⟦{escape(str(target))}⟧[/bold green]"
             scored = "the target carries the loss"
+        if "next_sentence_label" in batch:  # BERT's NSP: 0 = B follows A
+            follows = int(batch["next_sentence_label"][i]) == 0
+            body += "\n[bold green]next sentence ⟦" + ("B follows A" if follows else
+                     "B is from another document") + "⟧[/bold green]"  # fmt: skip
         header = f"[bold]example {i}[/bold] ({sum(mask)} tokens; {scored})"
         blocks.append(f"{header}\n{body}")
     return "\n\n".join(blocks)
+
+
+def _describe_choices(tokenizer: Any, batch: dict[str, Any]) -> str:
+    """The first example's choices, one per line; the one its label names carries the loss."""
+    label = int(batch["labels"][0])
+    lines = [f"[bold]example 0[/bold] ({batch['input_ids'].shape[1]} choices; the right one "
+             "carries the loss, marked ⟦…⟧)"]  # fmt: skip
+    choices = zip(batch["input_ids"][0], batch["attention_mask"][0], strict=True)
+    for c, (ids, mask) in enumerate(choices):
+        if "choice_mask" in batch and not batch["choice_mask"][0, c]:
+            lines.append(f"{c}: [dim](missing choice, masked)[/dim]")
+            continue
+        text = escape(tokenizer.decode(ids[mask.bool()].tolist()))
+        lines.append(f"{c}: [bold green]⟦{text}⟧[/bold green]" if c == label else f"{c}: {text}")
+    return "\n".join(lines)
 
 
 def _gib(n_bytes: float) -> str:

@@ -32,7 +32,10 @@ def test_config_validate_command_accepts_every_shipped_config(cli):
     assert result.output.count(": ok") == len(CONFIGS)
 
 
-TINY_FINETUNE = sorted(p for p in CONFIGS if p.name.startswith("finetune-tiny-"))
+# the finetune configs whose data ships in tests/fixtures
+TINY_FINETUNE = sorted(
+    p for p in CONFIGS if p.name.startswith("finetune-tiny-") or p.name == "finetune-swag.yaml"
+)
 
 
 @pytest.mark.parametrize("path", TINY_FINETUNE, ids=lambda p: p.name)
