@@ -128,7 +128,7 @@ def generate_texts(
                 return_tensors="pt",
             ).to(device)
             generated = model.generate(
-                **batch, generation_config=gen_config, **_cache_argument(model, batch, settings)
+                **batch, generation_config=gen_config, **_cache_argument(model, batch, gen_config)
             )
             if left:
                 generated = generated[:, batch["input_ids"].shape[1] :]
@@ -138,13 +138,14 @@ def generate_texts(
     return outputs
 
 
-def _cache_argument(model: PreTrainedModel, batch, settings: GenerationSettings) -> dict:
+def _cache_argument(model: PreTrainedModel, batch, gen_config) -> dict:
     """generate's cache argument: one written in place (see llmkit.models.kv_cache) for greedy or
-    sampled decoder-only batches, sized for the padded prompts plus every new token; beam search
-    reorders its cache every step, so it keeps transformers' own."""
-    if settings.num_beams > 1:
+    sampled decoder-only batches, sized for the padded prompts plus every new token. Beam search
+    reorders its cache every step, and a cache_implementation in the model's generation config
+    (static, offloaded, quantized …) is the user's choice: both keep transformers' own."""
+    if gen_config.num_beams > 1 or gen_config.cache_implementation is not None:
         return {}
-    capacity = batch["input_ids"].shape[1] + settings.max_new_tokens
+    capacity = batch["input_ids"].shape[1] + gen_config.max_new_tokens
     cache = preallocated_cache(model, capacity)
     return {} if cache is None else {CACHE_ARGUMENT: cache}
 

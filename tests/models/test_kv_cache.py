@@ -48,6 +48,18 @@ def test_generation_with_the_in_place_cache_equals_the_default_cache(gpt2, corpu
     assert ordered == texts
 
 
+def test_a_cache_implementation_the_model_asks_for_is_kept(gpt2, corpus_lines):
+    model, tokenizer = gpt2
+    settings = GenerationSettings(max_new_tokens=6, min_new_tokens=6)
+    prompts = [corpus_lines[i] for i in (3, 10, 0)]
+    expected = generate_texts(model, tokenizer, prompts, settings)
+    model.generation_config.cache_implementation = "static"
+    try:  # passing a cache as well would make generate refuse
+        assert generate_texts(model, tokenizer, prompts, settings) == expected
+    finally:
+        model.generation_config.cache_implementation = None
+
+
 def test_the_layer_outgrows_its_capacity_and_survives_replaced_tensors():
     layer = PreallocatedLayer(capacity=3)
     steps = [torch.randn(2, 1, n, 4) for n in (2, 1, 1, 1)]
