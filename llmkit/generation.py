@@ -1,8 +1,10 @@
 """Batched text generation shared by `llmkit generate`, `llmkit eval` and finetune validation.
 
 Why it is fast: prompts are tokenized once, sorted by length and generated in batches, so each
-batch pads only to its own longest prompt (see `length_batches`); `model.generate` keeps the KV cache. Decoder-only models
-are padded on the left so every prompt ends where generation starts. Outputs come back in input
+batch pads only to its own longest prompt (see `length_batches`); `model.generate` keeps the KV
+cache, written in place (llmkit.models.kv_cache), and GPT-2's GELU runs in place
+(llmkit.models.activations); both compute exactly what the model computes, so outputs do not
+change. Decoder-only models are padded on the left so every prompt ends where generation starts. Outputs come back in input
 order. Sampling is seeded inside a forked RNG, so calling this in the middle of training neither
 depends on nor disturbs the training RNG.
 """
@@ -22,8 +24,10 @@ from transformers.utils import logging as hf_logging
 from llmkit.config.generate import GenerateConfig, GenerationSettings
 from llmkit.config.load import save_resolved_config
 from llmkit.errors import CheckpointError, ConfigError, DataError
+from llmkit.models.activations import in_place_activations
 from llmkit.models.build import from_pretrained
 from llmkit.models.decoding import generation_config
+from llmkit.models.kv_cache import CACHE_ARGUMENT, preallocated_cache
 from llmkit.models.properties import is_encoder_decoder, max_positions
 from llmkit.outputs import check_output_dir, staged_output_dir
 from llmkit.writable import require_writable_dir
@@ -60,11 +64,16 @@ def _check_context(model: PreTrainedModel, ids: list[list[int]], settings: Gener
 
 @contextmanager
 def _inference(model: torch.nn.Module, seed: int):
-    """Eval mode, no autograd, seeded forked RNG; restores the model's train/eval mode."""
+    """Eval mode, no autograd (so activations may run in place), seeded forked RNG; restores the
+    model's train/eval mode."""
     was_training = model.training
     devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
     try:
-        with torch.random.fork_rng(devices=devices), torch.inference_mode():
+        with (
+            torch.random.fork_rng(devices=devices),
+            torch.inference_mode(),
+            in_place_activations(model),
+        ):
             torch.manual_seed(seed)
             model.eval()
             yield
@@ -118,13 +127,27 @@ def generate_texts(
                 padding_side="left" if left else "right",
                 return_tensors="pt",
             ).to(device)
-            generated = model.generate(**batch, generation_config=gen_config)
+            generated = model.generate(
+                **batch, generation_config=gen_config, **_cache_argument(model, batch, gen_config)
+            )
             if left:
                 generated = generated[:, batch["input_ids"].shape[1] :]
             texts = tokenizer.batch_decode(generated, skip_special_tokens=True)
             for i, text in zip(chunk, texts, strict=True):
                 outputs[i] = text
     return outputs
+
+
+def _cache_argument(model: PreTrainedModel, batch, gen_config) -> dict:
+    """generate's cache argument: one written in place (see llmkit.models.kv_cache) for greedy or
+    sampled decoder-only batches, sized for the padded prompts plus every new token. Beam search
+    reorders its cache every step, and a cache_implementation in the model's generation config
+    (static, offloaded, quantized …) is the user's choice: both keep transformers' own."""
+    if gen_config.num_beams > 1 or gen_config.cache_implementation is not None:
+        return {}
+    capacity = batch["input_ids"].shape[1] + gen_config.max_new_tokens
+    cache = preallocated_cache(model, capacity)
+    return {} if cache is None else {CACHE_ARGUMENT: cache}
 
 
 def stream_text(
