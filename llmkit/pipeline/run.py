@@ -1,0 +1,233 @@
+"""`llmkit run PIPELINE.yaml`: the plan, then each stage through the same function its own
+command calls, in this process.
+
+Under `accelerate launch` every process runs the pipeline: training stages (and model-mode
+evaluation, which shares its batches out) run on all processes; the others run on the first
+process while the rest wait, and learn from it whether the stage succeeded, so a failure stops
+every process instead of leaving them waiting in a collective.
+"""
+
+import os
+import shutil
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from llmkit.config.load import save_resolved_config
+from llmkit.config.pipeline import PipelineConfig, PipelineStage
+from llmkit.errors import ConfigError, UserError
+from llmkit.outputs import command_name, is_empty_dir
+from llmkit.pipeline.plan import (
+    TRAINING,
+    Selection,
+    StagePlan,
+    build_plan,
+    check_owned_outputs,
+    output_paths,
+    stage_inputs,
+)
+from llmkit.pipeline.preflight import preflight
+from llmkit.pipeline.report import print_plan, stage_summary, write_report
+from llmkit.pipeline.state import (
+    STATE_FILE,
+    config_hash,
+    config_view,
+    load_state,
+    save_state,
+    tree_fingerprint,
+)
+from llmkit.writable import require_writable_dir
+
+STAGE_CONFIGS = "stages"
+"""Subdirectory of the pipeline directory holding each stage's resolved config as its own YAML."""
+
+
+class Processes:
+    """This process's place among the processes of `accelerate launch` (one when not launched)."""
+
+    def __init__(self) -> None:
+        self.several = int(os.environ.get("WORLD_SIZE", "1")) > 1
+        self._state = None
+        if self.several:
+            from accelerate import PartialState
+
+            self._state = PartialState()
+
+    @property
+    def is_main(self) -> bool:
+        return self._state is None or self._state.is_main_process
+
+    def barrier(self) -> None:
+        if self._state is not None:
+            self._state.wait_for_everyone()
+
+    def share(self, value: Any) -> Any:
+        """The first process's `value`, on every process."""
+        if self._state is None:
+            return value
+        from accelerate.utils import broadcast_object_list
+
+        return broadcast_object_list([value])[0]
+
+
+def run_pipeline(
+    cfg: PipelineConfig, stages: list[PipelineStage], selection: Selection, dry_run: bool = False
+) -> list[dict[str, Any]]:
+    """Plan, then run (or with dry_run, show the plan and check each stage); returns each
+    stage's summary (what pipeline.json holds)."""
+    console = Console(highlight=False, soft_wrap=True)
+    pipeline_dir = Path(cfg.output_dir)
+    _check_pipeline_dir(pipeline_dir)
+    state = load_state(pipeline_dir)
+    plans = build_plan(stages, state, selection)
+    check_owned_outputs(plans, state)
+    processes = Processes()
+    if processes.is_main:
+        print_plan(plans, console)
+    if dry_run:
+        if processes.is_main:
+            preflight(plans, console)
+        return []
+    processes.barrier()  # every process has read the state before the first one writes it
+    if processes.is_main:
+        _write_stage_configs(cfg, stages, pipeline_dir)
+    summaries = []
+    for index, plan in enumerate(plans):
+        if not plan.runs:
+            summaries.append(stage_summary(plan, state.get(plan.stage.name, {}), pipeline_dir))
+            continue
+        console.rule(f"[bold]{plan.stage.name}[/] ({command_name(plan.stage.kind)}): {plan.reason}")
+        record = _run_stage(plan, stages[:index], state, pipeline_dir, processes)
+        summaries.append(stage_summary(plan, record, pipeline_dir))
+    if processes.is_main:
+        write_report(cfg, plans, summaries, console)
+    return summaries
+
+
+def _check_pipeline_dir(pipeline_dir: Path) -> None:
+    require_writable_dir(pipeline_dir, "output_dir")
+    if pipeline_dir.is_file():
+        raise ConfigError(f"output_dir: {pipeline_dir} is a file; name a directory")
+    if pipeline_dir.is_dir() and not is_empty_dir(pipeline_dir):
+        if not (pipeline_dir / STATE_FILE).is_file():
+            raise ConfigError(
+                f"output_dir: {pipeline_dir} is not empty and holds no {STATE_FILE}: it is not "
+                "a pipeline's directory; nothing was run",
+                "choose another output_dir, or move that directory away yourself",
+            )
+
+
+def _write_stage_configs(cfg: PipelineConfig, stages: list[PipelineStage], root: Path) -> None:
+    """Each stage's resolved section as its own file, so `llmkit <command> FILE` repeats it."""
+    folder = root / STAGE_CONFIGS
+    folder.mkdir(parents=True, exist_ok=True)
+    for stage in stages:
+        save_resolved_config(_as_standalone(stage), folder, f"{stage.name}.yaml")
+    save_resolved_config(cfg, root)
+
+
+def _as_standalone(stage: PipelineStage):
+    """The config as its own command takes it: no pipeline-only run control."""
+    if stage.kind == "export":
+        return stage.config.model_copy(update={"force": False})
+    return stage.config
+
+
+def _run_stage(
+    plan: StagePlan,
+    earlier: list[PipelineStage],
+    state: dict[str, dict[str, Any]],
+    pipeline_dir: Path,
+    processes: Processes,
+) -> dict[str, Any]:
+    """Run one stage; the state records it `started` before and `complete` after."""
+    stage, started = plan.stage, time.time()
+    record: dict[str, Any] = {}
+    if processes.is_main:
+        inputs, _ = stage_inputs(stage, earlier, state)
+        record = {
+            "status": "started", "kind": stage.kind, "config_hash": config_hash(stage.config),
+            "config": config_view(stage.config), "inputs": inputs,
+            "outputs": [str(p) for p in output_paths(stage)], "started_at": _now(),
+        }  # fmt: skip
+        state[stage.name] = record
+        save_state(pipeline_dir, state)
+        if plan.action == "run" and stage.kind in TRAINING:
+            _remove_earlier_run(Path(stage.config.output_dir))
+    processes.barrier()
+    if _runs_on_every_process(stage):
+        _call_stage(plan)
+    else:
+        failure = None
+        if processes.is_main:
+            try:
+                _call_stage(plan)
+            except BaseException as e:  # every process must learn it, then it propagates
+                failure = e
+        shared = processes.share(None if failure is None else f"{type(failure).__name__}")
+        if failure is not None:
+            raise failure
+        if shared is not None:
+            raise UserError(f"stage '{stage.name}' failed on the first process ({shared})")
+    if processes.is_main:
+        record.update(
+            status="complete",
+            output_fingerprint=tree_fingerprint(output_paths(stage)),
+            finished_at=_now(),
+            seconds=round(time.time() - started, 1),
+        )
+        save_state(pipeline_dir, state)
+    processes.barrier()
+    return record
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _runs_on_every_process(stage: PipelineStage) -> bool:
+    return stage.kind in TRAINING or (stage.kind == "eval" and bool(stage.config.models))
+
+
+def _remove_earlier_run(output_dir: Path) -> None:
+    """A training stage that reruns from scratch replaces this pipeline's earlier run (the
+    plan checked that the pipeline wrote it): moved aside first, so no half-deleted run
+    remains where a run is expected."""
+    if not output_dir.exists():
+        return
+    doomed = output_dir.parent / f".{output_dir.name}.old-{os.getpid()}"
+    os.replace(output_dir, doomed)
+    shutil.rmtree(doomed)
+
+
+def _call_stage(plan: StagePlan) -> None:
+    """The stage function its own command calls; an output this pipeline wrote before is
+    replaced (the plan refused any other)."""
+    cfg, kind = plan.stage.config, plan.stage.kind
+    replace = any(p.exists() for p in output_paths(plan.stage))
+    if kind in TRAINING:
+        from llmkit.train.stage import run_training
+
+        resume = "auto" if plan.action == "resume" else "never"
+        run_training(cfg.model_copy(update={"train": cfg.train.model_copy(update={"resume": resume})}))
+    elif kind == "tokenizer":
+        from llmkit.tokenizer import train_tokenizer
+
+        train_tokenizer(cfg, force=replace)
+    elif kind == "preprocess":
+        from llmkit.data.preprocess import run_preprocess
+
+        run_preprocess(cfg, force=replace)
+    elif kind == "eval":
+        from llmkit.evaluation.runner import run_eval
+
+        run_eval(cfg, force=replace)
+    elif kind == "export":
+        from llmkit.export.run import run_export
+
+        run_export(cfg.model_copy(update={"force": replace}))
+    else:  # resolve_stages admits only the kinds above
+        raise AssertionError(f"no runner for stage type {kind}")
