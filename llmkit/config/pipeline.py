@@ -113,7 +113,10 @@ def _references_in(value: Any, key: str = "") -> list[tuple[str, str]]:
 
 
 def _check_no_cycle(found: dict[str, list[tuple[str, str]]], source: str) -> None:
-    edges = {n: [t.split(".")[0] for _, t in refs if t.split(".")[0] in found] for n, refs in found.items()}
+    edges = {
+        n: [t.split(".")[0] for _, t in refs if t.split(".")[0] in found]
+        for n, refs in found.items()
+    }
 
     def visit(node: str, path: list[str]) -> list[str] | None:
         for nxt in edges[node]:

@@ -15,8 +15,13 @@ from typing import Any
 from llmkit.config.pipeline import PipelineStage
 from llmkit.errors import ConfigError
 from llmkit.outputs import is_empty_dir
-from llmkit.pipeline.state import changed_keys, config_hash, config_view, file_digest
-from llmkit.pipeline.state import tree_fingerprint
+from llmkit.pipeline.state import (
+    changed_keys,
+    config_hash,
+    config_view,
+    file_digest,
+    tree_fingerprint,
+)
 
 TRAINING = ("pretrain", "finetune")
 

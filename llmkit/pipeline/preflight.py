@@ -46,4 +46,3 @@ def _check(plan: StagePlan) -> None:
         from llmkit.export.source import resolve_source
 
         resolve_source(cfg.source)
-

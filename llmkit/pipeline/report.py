@@ -27,9 +27,7 @@ def print_plan(plans: list[StagePlan], console: Console) -> None:
         table.add_column(column)
     for plan in plans:
         style = "green" if plan.runs else "dim"
-        table.add_row(
-            plan.stage.name, plan.stage.kind, f"[{style}]{plan.action}[/]", plan.reason
-        )
+        table.add_row(plan.stage.name, plan.stage.kind, f"[{style}]{plan.action}[/]", plan.reason)
     console.print(table)
 
 

@@ -212,7 +212,9 @@ def _call_stage(plan: StagePlan) -> None:
         from llmkit.train.stage import run_training
 
         resume = "auto" if plan.action == "resume" else "never"
-        run_training(cfg.model_copy(update={"train": cfg.train.model_copy(update={"resume": resume})}))
+        run_training(
+            cfg.model_copy(update={"train": cfg.train.model_copy(update={"resume": resume})})
+        )
     elif kind == "tokenizer":
         from llmkit.tokenizer import train_tokenizer
 
