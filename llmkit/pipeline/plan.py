@@ -20,6 +20,7 @@ from llmkit.pipeline.state import (
     config_hash,
     config_view,
     file_digest,
+    now,
     tree_fingerprint,
 )
 
@@ -107,6 +108,18 @@ def stage_inputs(
         record = state.get(name, {})
         inputs[f"stage {name}"] = record.get("output_fingerprint") or "not completed"
     return inputs, tuple(uses)
+
+
+def started_record(
+    stage: PipelineStage, earlier: list[PipelineStage], state: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """The state's record of a stage about to run: what it runs with and what it writes."""
+    inputs, _ = stage_inputs(stage, earlier, state)
+    return {
+        "status": "started", "kind": stage.kind, "config_hash": config_hash(stage.config),
+        "config": config_view(stage.config), "inputs": inputs,
+        "outputs": [str(p) for p in output_paths(stage)], "started_at": now(),
+    }  # fmt: skip
 
 
 def build_plan(

@@ -10,7 +10,6 @@ every process instead of leaving them waiting in a collective.
 import os
 import shutil
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +26,14 @@ from llmkit.pipeline.plan import (
     build_plan,
     check_owned_outputs,
     output_paths,
-    stage_inputs,
+    started_record,
 )
 from llmkit.pipeline.preflight import preflight
 from llmkit.pipeline.report import print_plan, stage_summary, write_report
 from llmkit.pipeline.state import (
     STATE_FILE,
-    config_hash,
-    config_view,
     load_state,
+    now,
     save_state,
     tree_fingerprint,
 )
@@ -147,13 +145,7 @@ def _run_stage(
     stage, started = plan.stage, time.time()
     record: dict[str, Any] = {}
     if processes.is_main:
-        inputs, _ = stage_inputs(stage, earlier, state)
-        record = {
-            "status": "started", "kind": stage.kind, "config_hash": config_hash(stage.config),
-            "config": config_view(stage.config), "inputs": inputs,
-            "outputs": [str(p) for p in output_paths(stage)], "started_at": _now(),
-        }  # fmt: skip
-        state[stage.name] = record
+        record = state[stage.name] = started_record(stage, earlier, state)
         save_state(pipeline_dir, state)
         if plan.action == "run" and stage.kind in TRAINING:
             _remove_earlier_run(Path(stage.config.output_dir))
@@ -176,16 +168,12 @@ def _run_stage(
         record.update(
             status="complete",
             output_fingerprint=tree_fingerprint(output_paths(stage)),
-            finished_at=_now(),
+            finished_at=now(),
             seconds=round(time.time() - started, 1),
         )
         save_state(pipeline_dir, state)
     processes.barrier()
     return record
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _runs_on_every_process(stage: PipelineStage) -> bool:

@@ -9,6 +9,7 @@ leaves either the old or the new state. A stage is recorded `started` before it 
 import hashlib
 import json
 import os
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -90,3 +91,7 @@ def tree_fingerprint(paths: list[Path]) -> str | None:
             stat = file.stat()
             digest.update(f"{file}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()[:16]
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
