@@ -216,13 +216,18 @@ def _validate_section(
         return schema.model_validate(section)
     except ValidationError as e:
         lines = format_validation_error(e, schema, "\0", own).splitlines()
-        shown = [
-            f"--set: {prefix}{line[7:]}"
-            if line.startswith("--set: ")
-            else f"{source}: {prefix}{line[3:]}"
-            for line in lines
-        ]
-        raise ConfigError("\n".join(shown)) from None
+        raise ConfigError("\n".join(_prefixed(line, source, prefix) for line in lines)) from None
+
+
+def _prefixed(line: str, source: str, prefix: str) -> str:
+    """A section's error line with its keys spelled from the pipeline file's top."""
+    origin, _, rest = line.partition(": ")
+    unknown = "unknown key '"
+    if rest.startswith(unknown):
+        rest = unknown + prefix + rest[len(unknown) :]
+    else:
+        rest = prefix + rest
+    return f"{'--set' if origin == '--set' else source}: {rest}"
 
 
 def override_keys(overrides: list[str]) -> list[str]:
