@@ -52,11 +52,29 @@ class Processes:
         if self.several:
             from accelerate import PartialState
 
-            self._state = PartialState()
+            from llmkit.train.setup import launched_without_gpus
+
+            # as the training stages will make it: CPU processes over gloo on a machine
+            # without GPUs (the state is made once per process, the first call decides)
+            self._state = PartialState(cpu=launched_without_gpus())
 
     @property
     def is_main(self) -> bool:
         return self._state is None or self._state.is_main_process
+
+    def reconnect(self) -> None:
+        """A training run ends with accelerate's end_training, which destroys the process
+        group; the stages after it need one, so it is made again."""
+        if self._state is None:
+            return
+        import torch.distributed
+        from accelerate import PartialState
+
+        from llmkit.train.setup import launched_without_gpus
+
+        if not torch.distributed.is_initialized():
+            PartialState._reset_state()
+            self._state = PartialState(cpu=launched_without_gpus())
 
     def barrier(self) -> None:
         if self._state is not None:
@@ -97,7 +115,10 @@ def run_pipeline(
         if not plan.runs:
             summaries.append(stage_summary(plan, state.get(plan.stage.name, {}), pipeline_dir))
             continue
-        console.rule(f"[bold]{plan.stage.name}[/] ({command_name(plan.stage.kind)}): {plan.reason}")
+        if processes.is_main:
+            console.rule(
+                f"[bold]{plan.stage.name}[/] ({command_name(plan.stage.kind)}): {plan.reason}"
+            )
         record = _run_stage(plan, stages[:index], state, pipeline_dir, processes)
         summaries.append(stage_summary(plan, record, pipeline_dir))
     if processes.is_main:
@@ -152,6 +173,7 @@ def _run_stage(
     processes.barrier()
     if _runs_on_every_process(stage):
         _call_stage(plan)
+        processes.reconnect()
     else:
         failure = None
         if processes.is_main:
