@@ -17,7 +17,7 @@ from rich.console import Console
 
 from llmkit.config.load import save_resolved_config
 from llmkit.config.pipeline import PipelineConfig, PipelineStage
-from llmkit.errors import ConfigError, UserError
+from llmkit.errors import ConfigError, TrainingInterrupted, UserError
 from llmkit.outputs import command_name, is_empty_dir
 from llmkit.pipeline.plan import (
     TRAINING,
@@ -213,7 +213,26 @@ def _remove_earlier_run(output_dir: Path) -> None:
     shutil.rmtree(doomed)
 
 
+class PipelineInterrupted(UserError):
+    """Ctrl-C or SIGTERM stopped a stage; the state and every finished output are consistent."""
+
+    exit_code = 130
+
+
 def _call_stage(plan: StagePlan) -> None:
+    """The stage, told how to continue when it is stopped (exit code 130)."""
+    again = "run the same `llmkit run` command again to continue"
+    try:
+        _call_stage_function(plan)
+    except TrainingInterrupted as e:
+        raise PipelineInterrupted(f"stage '{plan.stage.name}': {e.message}", again) from None
+    except KeyboardInterrupt:
+        raise PipelineInterrupted(
+            f"stage '{plan.stage.name}' stopped by Ctrl-C; its output was left as it was", again
+        ) from None
+
+
+def _call_stage_function(plan: StagePlan) -> None:
     """The stage function its own command calls; an output this pipeline wrote before is
     replaced (the plan refused any other)."""
     cfg, kind = plan.stage.config, plan.stage.kind
