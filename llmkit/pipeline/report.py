@@ -41,9 +41,13 @@ def stage_summary(plan: StagePlan, record: dict[str, Any], pipeline_dir: Path) -
         "status": STATUS[plan.action],
         "reason": plan.reason,
         "seconds": record.get("seconds"),
-        "command": _command(stage.kind, pipeline_dir / "stages" / f"{stage.name}.yaml"),
     }
     out = getattr(stage.config, "output_dir", None)
+    summary["command"] = _command(
+        stage.kind,
+        pipeline_dir / "stages" / f"{stage.name}.yaml",
+        None if out is None else str(out),
+    )
     if out is not None:
         summary["output_dir"] = str(out)
     if stage.kind in TRAINING:
@@ -52,13 +56,40 @@ def stage_summary(plan: StagePlan, record: dict[str, Any], pipeline_dir: Path) -
         summary["scores"] = _scores(stage.config)
     elif stage.kind == "export":
         summary["files"] = _files(Path(out))
+    elif stage.kind == "tokenizer":
+        summary.update(_vocabulary(Path(out)))
+    elif stage.kind == "preprocess":
+        summary.update(_token_counts(Path(out)))
     return summary
 
 
-def _command(kind: str, config: Path) -> str:
-    if kind == "export":
-        return f"llmkit export --config {config}"
-    return f"{command_name(kind)} {config}"
+def _command(kind: str, config: Path, output_dir: str | None) -> str:
+    """The stage's own command on its resolved config; into a new directory, since its own
+    command would not replace the pipeline's output without --force."""
+    command = (
+        f"llmkit export --config {config}" if kind == "export" else f"{command_name(kind)} {config}"
+    )
+    return command if output_dir is None else f"{command} --set output_dir={output_dir}-again"
+
+
+def _vocabulary(directory: Path) -> dict[str, Any]:
+    path = directory / "tokenizer.json"
+    if not path.is_file():
+        return {}
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    vocab = saved["model"].get("vocab") or {}
+    added = {t["content"] for t in saved.get("added_tokens", [])} - set(vocab)
+    return {"vocab_size": len(vocab) + len(added)}
+
+
+def _token_counts(directory: Path) -> dict[str, Any]:
+    path = directory / "manifest.json"
+    if not path.is_file():
+        return {}
+    splits = json.loads(path.read_text(encoding="utf-8"))["splits"]
+    return {
+        "tokens": {name: split["tokens"] for name, split in splits.items() if "tokens" in split}
+    }
 
 
 def _training_figures(run_dir: Path, pipeline_dir: Path, name: str) -> dict[str, Any]:
@@ -112,6 +143,10 @@ def _files(directory: Path) -> dict[str, int]:
 def key_figures(summary: dict[str, Any]) -> str:
     """The few numbers a person looks for, on one line."""
     parts = []
+    if "vocab_size" in summary:
+        parts.append(f"vocabulary {summary['vocab_size']:,}")
+    for split, tokens in summary.get("tokens", {}).items():
+        parts.append(f"{split} {tokens:,} tokens")
     if "train_loss" in summary:
         parts.append(f"train loss {summary['train_loss']:.4g}")
     validation = summary.get("validation", {})
@@ -163,14 +198,15 @@ def _markdown(cfg: PipelineConfig, summaries: list[dict[str, Any]]) -> str:
     for s in summaries:
         lines += ["", f"## {s['stage']} ({s['type']}): {s['status']}", "", f"Why: {s['reason']}."]
         if "output_dir" in s:
-            lines.append(f"Output: `{s['output_dir']}`")
+            lines += ["", f"Output: `{s['output_dir']}`"]
         if "loss_curve" in s:
             lines += ["", f"![loss curve of {s['stage']}]({s['loss_curve']})"]
         lines += _score_table(s.get("scores", {}))
         if s.get("files"):
             lines += ["", "| file | size |", "|---|---|"]
             lines += [f"| {name} | {_size(size)} |" for name, size in s["files"].items()]
-        lines += ["", "Repeat this stage alone:", "", "```bash", s["command"], "```"]
+        lines += ["", "Repeat this stage alone (its config holds every --set of this run):", "",
+                  "```bash", s["command"], "```"]  # fmt: skip
     return "\n".join(lines) + "\n"
 
 

@@ -4,6 +4,7 @@ everything, an edited section reruns only its stage and the ones after it that u
 the middle of a training stage is resumed from its checkpoint."""
 
 import json
+import shlex
 
 import pytest
 import transformers
@@ -33,13 +34,20 @@ def test_a_tiny_pipeline_runs_then_skips_then_reruns_what_changed(cli, tiny, one
     report = (pipe / "report.md").read_text()
     assert "![loss curve of pretrain](pretrain-loss_curve.png)" in report
     assert (pipe / "pretrain-loss_curve.png").is_file()
-    assert f"llmkit finetune {pipe / 'stages' / 'sft.yaml'}" in report
+    assert f"llmkit finetune {pipe / 'stages' / 'sft.yaml'} --set output_dir=" in report
     assert "| chrf |" in report
     assert set(_statuses(pipe).values()) == {"ran"}
     for name, section in yaml.safe_load(path.read_text())["stages"].items():
         # each stage's resolved config is a file its own command takes as it is
         saved = load_config(schema_for(section["stage"]), pipe / "stages" / f"{name}.yaml")
         assert saved.stage == section["stage"]
+
+    # the report's command repeats a stage alone, as its own command
+    figures = json.loads((pipe / "pipeline.json").read_text())
+    command = next(s["command"] for s in figures["stages"] if s["stage"] == "export")
+    alone = cli(*shlex.split(command)[1:])
+    assert alone.exit_code == 0, alone.output
+    transformers.AutoModelForCausalLM.from_pretrained(f"{pipe / 'export'}-again")
 
     again = cli("run", path)
     assert again.exit_code == 0, again.output
