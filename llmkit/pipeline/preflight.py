@@ -25,7 +25,7 @@ def preflight(plans: list[StagePlan], console: Console) -> None:
         if waiting:
             console.print(
                 f"{name}: output writable; its inputs come from {', '.join(waiting)}, which "
-                "runs first: checked when the pipeline runs"
+                f"{'run' if len(waiting) > 1 else 'runs'} first: checked when the pipeline runs"
             )
             continue
         try:

@@ -80,3 +80,13 @@ def test_an_output_directory_the_pipeline_did_not_write_is_refused(cli, tiny):
     out = _refused(cli, root, pipeline)
     assert "stages.export.output_dir: " in out and "was not written by this pipeline" in out
     assert (root / "mine" / "notes.txt").read_text() == "my work"
+
+
+def test_a_pipeline_directory_holding_other_files_is_refused(cli, tiny):
+    root, pipeline = tiny
+    (root / "pipe").mkdir()
+    (root / "pipe" / "notes.txt").write_text("my work")
+    result = cli("run", write_pipeline(root, pipeline))
+    assert result.exit_code == 2
+    assert "is not empty and holds no pipeline_state.json" in result.output
+    assert sorted(p.name for p in (root / "pipe").iterdir()) == ["notes.txt"]
