@@ -153,15 +153,20 @@ def key_figures(summary: dict[str, Any]) -> str:
     if "loss" in validation:
         parts.append(f"val loss {validation['loss']:.4g}")
     for system, metrics in summary.get("scores", {}).items():
-        shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if _is_score(k))
+        shown = ", ".join(f"{k} {metrics[k]:.4g}" for k in _headline(metrics))
         parts.append(f"{Path(system).name}: {shown}" if len(summary["scores"]) > 1 else shown)
     for name, size in summary.get("files", {}).items():
         parts.append(f"{name} {_size(size)}")
     return " · ".join(parts)
 
 
-def _is_score(name: str) -> bool:
-    return name not in ("examples", "tokens", "problems", "samples", "seconds")
+HEADLINE = ("accuracy", "f1", "bleu", "chrf", "rougeL", "exact_match", "perplexity", "pearson")
+"""The scores the summary line shows when present (report.md's tables show them all)."""
+
+
+def _headline(metrics: dict[str, float]) -> list[str]:
+    found = [name for name in metrics if name in HEADLINE or name.startswith("pass@")]
+    return found[:3] or list(metrics)[:3]
 
 
 def _size(n_bytes: int) -> str:
