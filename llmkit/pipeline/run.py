@@ -94,33 +94,31 @@ def run_pipeline(
 ) -> list[dict[str, Any]]:
     """Plan, then run (or with dry_run, show the plan and check each stage); returns each
     stage's summary (what pipeline.json holds)."""
-    console = Console(highlight=False, soft_wrap=True)
+    processes = Processes()
+    # one report on screen: the other processes of `accelerate launch` print nothing of their own
+    console = Console(highlight=False, soft_wrap=True, quiet=not processes.is_main)
     pipeline_dir = Path(cfg.output_dir)
     _check_pipeline_dir(pipeline_dir)
     state = load_state(pipeline_dir)
     plans = build_plan(stages, state, selection)
     check_owned_outputs(plans, state)
-    processes = Processes()
-    if processes.is_main:
-        print_plan(plans, console)
-    if dry_run:
-        if processes.is_main:
-            preflight(plans, console)
+    print_plan(plans, console)
+    if dry_run:  # on every process: a training stage's check is a collective one-step run
+        preflight(plans, console)
         return []
     processes.barrier()  # every process has read the state before the first one writes it
     if processes.is_main:
         _write_stage_configs(cfg, stages, pipeline_dir)
     summaries = []
     for index, plan in enumerate(plans):
-        if not plan.runs:
-            summaries.append(stage_summary(plan, state.get(plan.stage.name, {}), pipeline_dir))
-            continue
-        if processes.is_main:
+        record = state.get(plan.stage.name, {})
+        if plan.runs:
             console.rule(
                 f"[bold]{plan.stage.name}[/] ({command_name(plan.stage.kind)}): {plan.reason}"
             )
-        record = _run_stage(plan, stages[:index], state, pipeline_dir, processes)
-        summaries.append(stage_summary(plan, record, pipeline_dir))
+            record = _run_stage(plan, stages[:index], state, pipeline_dir, processes)
+        if processes.is_main:
+            summaries.append(stage_summary(plan, record, pipeline_dir))
     if processes.is_main:
         write_report(cfg, plans, summaries, console)
     return summaries
