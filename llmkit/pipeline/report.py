@@ -32,16 +32,19 @@ def print_plan(plans: list[StagePlan], console: Console) -> None:
 
 
 def stage_summary(plan: StagePlan, record: dict[str, Any], pipeline_dir: Path) -> dict[str, Any]:
-    """One stage's row of the report: status, wall time (of the run that made its output),
-    the figures read back from its output, and the command that repeats it."""
+    """One stage's row of the report: status, wall time (of this run; a skipped stage keeps the
+    time it took when it ran), the figures read back from its output, and the command that
+    repeats it."""
     stage = plan.stage
     summary: dict[str, Any] = {
         "stage": stage.name,
         "type": stage.kind,
         "status": STATUS[plan.action],
         "reason": plan.reason,
-        "seconds": record.get("seconds"),
+        "seconds": record.get("seconds") if plan.runs else None,
     }
+    if not plan.runs:
+        summary["seconds_when_it_ran"] = record.get("seconds")
     out = getattr(stage.config, "output_dir", None)
     summary["command"] = _command(
         stage.kind,
