@@ -15,7 +15,6 @@ from llmkit.config.base import Section
 from llmkit.config.load import (
     apply_overrides,
     format_validation_error,
-    parse_override,
     read_yaml,
     validate,
 )
@@ -228,8 +227,3 @@ def _prefixed(line: str, source: str, prefix: str) -> str:
     else:
         rest = prefix + rest
     return f"{'--set' if origin == '--set' else source}: {rest}"
-
-
-def override_keys(overrides: list[str]) -> list[str]:
-    """The dotted keys of `--set` overrides (what `llmkit run` reports as changed)."""
-    return [".".join(parse_override(text)[0]) for text in overrides]
