@@ -47,34 +47,26 @@ class Processes:
     """This process's place among the processes of `accelerate launch` (one when not launched)."""
 
     def __init__(self) -> None:
-        self.several = int(os.environ.get("WORLD_SIZE", "1")) > 1
         self._state = None
-        if self.several:
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
             from accelerate import PartialState
 
             from llmkit.train.setup import launched_without_gpus
 
-            # as the training stages will make it: CPU processes over gloo on a machine
-            # without GPUs (the state is made once per process, the first call decides)
+            # As the training stages will make it: CPU processes over gloo on a machine
+            # without GPUs (the state is made once per process, the first call decides).
+            # A training run ends with accelerate's end_training, which destroys the process
+            # group unless the processes were fork-launched (FORK_LAUNCHED, read by every
+            # PartialState()); the stages after it need the group, and making a second one
+            # reuses the first one's rendezvous keys (a test hung once that way). So the group lives for the
+            # whole pipeline and close() ends it.
+            self._fork_launched = os.environ.get("FORK_LAUNCHED")
+            os.environ["FORK_LAUNCHED"] = "1"
             self._state = PartialState(cpu=launched_without_gpus())
 
     @property
     def is_main(self) -> bool:
         return self._state is None or self._state.is_main_process
-
-    def reconnect(self) -> None:
-        """A training run ends with accelerate's end_training, which destroys the process
-        group; the stages after it need one, so it is made again."""
-        if self._state is None:
-            return
-        import torch.distributed
-        from accelerate import PartialState
-
-        from llmkit.train.setup import launched_without_gpus
-
-        if not torch.distributed.is_initialized():
-            PartialState._reset_state()
-            self._state = PartialState(cpu=launched_without_gpus())
 
     def barrier(self) -> None:
         if self._state is not None:
@@ -88,6 +80,18 @@ class Processes:
 
         return broadcast_object_list([value])[0]
 
+    def close(self) -> None:
+        if self._state is None:
+            return
+        import torch.distributed
+
+        if torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+        if self._fork_launched is None:
+            os.environ.pop("FORK_LAUNCHED", None)
+        else:
+            os.environ["FORK_LAUNCHED"] = self._fork_launched
+
 
 def run_pipeline(
     cfg: PipelineConfig, stages: list[PipelineStage], selection: Selection, dry_run: bool = False
@@ -95,6 +99,19 @@ def run_pipeline(
     """Plan, then run (or with dry_run, show the plan and check each stage); returns each
     stage's summary (what pipeline.json holds)."""
     processes = Processes()
+    try:
+        return _run(cfg, stages, selection, dry_run, processes)
+    finally:
+        processes.close()
+
+
+def _run(
+    cfg: PipelineConfig,
+    stages: list[PipelineStage],
+    selection: Selection,
+    dry_run: bool,
+    processes: Processes,
+) -> list[dict[str, Any]]:
     # one report on screen: the other processes of `accelerate launch` print nothing of their own
     console = Console(highlight=False, soft_wrap=True, quiet=not processes.is_main)
     pipeline_dir = Path(cfg.output_dir)
@@ -171,7 +188,6 @@ def _run_stage(
     processes.barrier()
     if _runs_on_every_process(stage):
         _call_stage(plan)
-        processes.reconnect()
     else:
         failure = None
         if processes.is_main:
