@@ -10,6 +10,8 @@ python -m pip install --quiet -c constraints.txt torch==2.13.0   # the CPU wheel
 python -m pip install --quiet -c constraints.txt -e .
 
 llmkit run configs/pipelines/tiny-gpt.yaml       # report: runs/tiny-gpt-pipeline/report.md
-llmkit generate runs/tiny-gpt-pipeline/export-hf --prompt "Give three tips for staying healthy." \
+# the prompt in the chat format the sft stage trained on (llmkit's default template)
+llmkit generate runs/tiny-gpt-pipeline/export-hf \
+  --prompt $'<|user|>\nGive three tips for staying healthy.<|endoftext|>\n<|assistant|>\n' \
   --set generation.max_new_tokens=60 --set generation.do_sample=true --set generation.top_k=40 \
   --set generation.seed=1
