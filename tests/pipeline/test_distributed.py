@@ -4,6 +4,7 @@ a failing stage on the first process stops both."""
 
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -16,7 +17,17 @@ def _launch(path, *args):
     launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu",
               "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
               "--dynamo_backend", "no", "-m", "llmkit", "run", str(path), *args]  # fmt: skip
-    return subprocess.run(launch, capture_output=True, text=True, env=env, timeout=300)
+    # its own process group: on a timeout the launcher's workers are killed too, not orphaned
+    with subprocess.Popen(
+        launch, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        start_new_session=True,
+    ) as process:  # fmt: skip
+        try:
+            stdout, stderr = process.communicate(timeout=300)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            raise
+    return subprocess.CompletedProcess(launch, process.returncode, stdout, stderr)
 
 
 def test_two_processes_run_a_pipeline(tiny):
