@@ -17,6 +17,7 @@ from llmkit.cli import (
     generate,
     plot,
     preprocess,
+    run,
     tokenizer,
     train,
 )
@@ -73,6 +74,7 @@ app.command("eval", epilog=eval.EXAMPLE)(eval.eval_)
 app.command("generate", epilog=generate.EXAMPLE)(generate.generate)
 app.command("export", epilog=export.EXAMPLE)(export.export)
 app.command("plot", epilog=plot.EXAMPLE)(plot.plot)
+app.command("run", epilog=run.EXAMPLE)(run.run)
 app.add_typer(config_cmd.app, name="config")
 
 

@@ -20,6 +20,7 @@ STAGE_SCHEMAS: dict[str, str] = {
     "eval": "llmkit.config.eval:EvalConfig",
     "generate": "llmkit.config.generate:GenerateConfig",
     "export": "llmkit.config.export:ExportConfig",
+    "pipeline": "llmkit.config.pipeline:PipelineConfig",
 }
 
 
