@@ -3,31 +3,14 @@ tokenizer, preprocessing and export on the first while the other waits, and noth
 a failing stage on the first process stops both."""
 
 import json
-import os
-import signal
-import subprocess
-import sys
 
 import transformers
 from conftest import write_pipeline
+from two_processes import launch_two_processes
 
 
 def _launch(path, *args):
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu",
-              "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
-              "--dynamo_backend", "no", "-m", "llmkit", "run", str(path), *args]  # fmt: skip
-    # its own process group: on a timeout the launcher's workers are killed too, not orphaned
-    with subprocess.Popen(
-        launch, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-        start_new_session=True,
-    ) as process:  # fmt: skip
-        try:
-            stdout, stderr = process.communicate(timeout=300)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            raise
-    return subprocess.CompletedProcess(launch, process.returncode, stdout, stderr)
+    return launch_two_processes("run", path, *args)
 
 
 def test_two_processes_run_a_pipeline(tiny):
