@@ -6,6 +6,7 @@ from llmkit.tasks.base import Task
 from llmkit.tasks.classification import ClassificationTask
 from llmkit.tasks.clm import CausalLMTask
 from llmkit.tasks.mlm import MaskedLMTask
+from llmkit.tasks.question_answering import QuestionAnsweringTask
 from llmkit.tasks.seq2seq import Seq2SeqTask
 from llmkit.tasks.sft import SFTTask
 from llmkit.tasks.spec import task_spec
@@ -18,6 +19,7 @@ TASKS: dict[str, type] = {
     "token-classification": TokenClassificationTask,
     "seq2seq": Seq2SeqTask,
     "sft": SFTTask,
+    "question-answering": QuestionAnsweringTask,
 }
 
 
