@@ -30,6 +30,7 @@ from llmkit.models.properties import is_encoder_decoder, max_positions
 _HEADS = {
     "ForSequenceClassification": "classification",
     "ForTokenClassification": "token-classification",
+    "ForQuestionAnswering": "question-answering",
     "ForCausalLM": "perplexity",
     "LMHeadModel": "perplexity",
 }
@@ -68,6 +69,7 @@ _ROLES = {
     "sft": ("prompt", "response"),
     "classification": ("text", "pair", "label"),
     "token-classification": ("words", "label"),
+    "question-answering": ("question", "context", "answer_text", "answer_start"),
 }
 """The columns (data roles) each task reads."""
 
