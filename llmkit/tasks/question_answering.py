@@ -76,11 +76,6 @@ class QuestionAnsweringTask(FinetuneTaskBase):
             self._raw = load_task_splits(self.spec, [], self._answer_columns, self.report)
         return self._raw
 
-    def prepare_data(self, rows=None):
-        if rows is not None:
-            rows = require_columns(rows, self._answer_columns, self.report.split_names["eval"])
-        return super().prepare_data(rows)
-
     def _where(self, split: str) -> str:
         if split in self.report.split_names:
             return self.report.split_names[split]
@@ -91,6 +86,8 @@ class QuestionAnsweringTask(FinetuneTaskBase):
     def tokenize_splits(self, raw: DatasetDict) -> DatasetDict:
         checked = {}
         for split, ds in raw.items():
+            # nested answers (SQuAD's answers.text) become columns of their own
+            ds = require_columns(ds, self._answer_columns, self._where(split))
             problems = RowProblems(self._where(split))
             training = split == "train"
             skip = self.options.skip_bad_rows
