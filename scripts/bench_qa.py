@@ -23,6 +23,7 @@ each in its own process, and the speedup is the median of the per-seed ratios.
 
     python scripts/bench_qa.py                      # 1 epoch, batch 16, seeds 42,43
     python scripts/bench_qa.py --epochs 3 --seeds 42,43,44
+    python scripts/bench_qa.py --llmkit-set batching.group_by_length=true
 
 Ends with: RESULT qa_speedup=<median> qa_speedup_min=… qa_speedup_max=… f1=<llmkit mean>
 f1_ref=<Trainer mean> exact=… exact_ref=… load_start=… load_end=…
@@ -95,10 +96,11 @@ def prepare(work: Path) -> None:
 
 def run_llmkit(work: Path, args) -> dict:
     from llmkit.config.finetune import FinetuneConfig
+    from llmkit.config.load import apply_overrides
     from llmkit.train.stage import run_training
 
     out = work / f"llmkit-seed{args.seed}"
-    cfg = FinetuneConfig.model_validate({
+    cfg = FinetuneConfig.model_validate(apply_overrides({
         "output_dir": str(out), "tokenizer": str(work / "tokenizer"), "model": MODEL,
         "task": {"type": "question-answering", "doc_stride": DOC_STRIDE, "n_best": N_BEST,
                  "max_answer_length": MAX_ANSWER, "allow_no_answer": True},
@@ -108,7 +110,7 @@ def run_llmkit(work: Path, args) -> dict:
                   "optimizer": {"lr": args.lr, "weight_decay": 0.0},
                   "schedule": {"kind": "linear", "warmup_steps": 0},
                   "logging": {"every_steps": 50, "live": False, "trackers": []}},
-    })  # fmt: skip
+    }, args.llmkit_set))  # fmt: skip
     start = time.perf_counter()
     run_training(cfg)  # windowing, training, the final validation and saving all count
     seconds = time.perf_counter() - start
@@ -295,6 +297,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--seeds", default="42,43", help="comma-separated; one pair per seed")
+    parser.add_argument(
+        "--llmkit-set", action="append", default=[], metavar="KEY=VALUE",
+        help="override llmkit's config, as `llmkit finetune --set` (batching.group_by_length=true)",
+    )  # fmt: skip
     parser.add_argument("--worker", choices=["trainer", "llmkit"])
     parser.add_argument("--seed", type=int, default=42, help="a worker's seed")
     parser.add_argument("--work", type=Path)
@@ -310,6 +316,7 @@ def main() -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     argv = ["--epochs", str(args.epochs), "--batch-size", str(args.batch_size),
             "--lr", str(args.lr)]  # fmt: skip
+    argv += [f"--llmkit-set={item}" for item in args.llmkit_set]
     with tempfile.TemporaryDirectory(prefix="bench-qa-") as tmp:
         work = Path(tmp)
         prepare(work)
