@@ -31,14 +31,15 @@ def eval_(
     task: str | None = typer.Option(
         None,
         "--task",
-        help="perplexity, seq2seq, sft, classification, token-classification, multiple-choice, code.",
+        help="perplexity, seq2seq, sft, classification, token-classification, multiple-choice, "
+        "code, question-answering.",
     ),
     metrics: list[str] = typer.Option(
         [],
         "--metric",
         "-m",
         help="bleu, chrf, ter, rouge, exact_match, classification, regression, seqeval, "
-        "perplexity, pass_at_k (repeatable).",
+        "perplexity, pass_at_k, squad (repeatable).",
     ),
     output: str | None = typer.Option(None, "--output", "-o", help="Write the scores JSON here."),
     output_dir: str | None = typer.Option(

@@ -8,7 +8,9 @@ from pydantic import Field, field_validator, model_validator
 from llmkit.config.base import Section
 from llmkit.config.templates import template_fields
 
-Format = Literal["auto", "text", "jsonl", "json", "csv", "tsv", "parquet", "arrow", "conll", "hub"]
+Format = Literal[
+    "auto", "text", "jsonl", "json", "csv", "tsv", "parquet", "arrow", "conll", "squad", "hub"
+]
 
 
 class ColumnsConfig(Section):
@@ -44,6 +46,17 @@ class ColumnsConfig(Section):
     """Multiple choice: the ending columns (a list: SWAG's ending0–ending3), or one column that
     holds a list of endings per row (a string: HellaSwag's endings). `label` is the index of the
     right ending."""
+    question: str = "question"
+    """Question column for extractive question answering."""
+    context: str = "context"
+    """Context (passage) column for extractive question answering."""
+    answer_text: str = "answers.text"
+    """Question answering: the answers' texts, a list per row (empty: no answer, SQuAD 2.0)."""
+    answer_start: str = "answers.answer_start"
+    """Question answering: each answer's character offset in the context, a list per row."""
+    id: str = "id"
+    """Question answering: the question id that predictions are keyed by (row numbers when
+    the data has no such column)."""
 
 
 class IdSplitConfig(Section):
@@ -69,6 +82,26 @@ class IdSplitConfig(Section):
         return self
 
 
+class GroupSplitConfig(Section):
+    """Split data.train into train/validation/test by the value of a column, keeping each group
+    whole: SQuAD by article (column title), so that no validation question shares an article
+    with training. The rows of the groups named under validation and test go there; every
+    other row is training data. split: ratios are not used."""
+
+    column: str = "title"
+    validation: list[str] = Field(default_factory=list)
+    test: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _groups(self):
+        if not self.validation and not self.test:
+            raise ValueError("name the groups (values of the column) for validation or test")
+        both = set(self.validation) & set(self.test)
+        if both:
+            raise ValueError(f"{sorted(both)[0]!r} is named for both validation and test")
+        return self
+
+
 class DataConfig(Section):
     """Input files (or a hub dataset name) and how to read them."""
 
@@ -86,7 +119,9 @@ class DataConfig(Section):
     columns with the word first and the tag last, a blank line between sentences, `-DOCSTART-`
     lines skipped: each sentence becomes a row with list columns `words` and `label` (the names
     set in data.columns), which token classification reads without a column mapping. `tsv` has
-    no quoting: a `"` is part of the text."""
+    no quoting: a `"` is part of the text. `squad` (auto for a .json file in SQuAD's layout,
+    {"data": [{"title", "paragraphs": [{"context", "qas": [...]}]}]}) reads one row per
+    question: id, title, context, question, answers {text, answer_start}."""
     hub_config: str | None = None
     """Hub dataset configuration name (format: hub only)."""
     text_unit: Literal["line", "paragraph", "file"] = "line"
@@ -96,6 +131,9 @@ class DataConfig(Section):
     columns: ColumnsConfig = Field(default_factory=ColumnsConfig)
     id_split: IdSplitConfig | None = None
     """Split the rows of data.train by ranges of an id column instead of files or ratios."""
+    group_split: GroupSplitConfig | None = None
+    """Split the rows of data.train by the value of a column (e.g. SQuAD's article title)
+    instead of files or ratios."""
     prompt_template: str | None = None
     """SFT (task causal, prompt-response): build each prompt from several columns, e.g.
     "{text}\nYour code should pass these tests:\n{test_list}" ({column} fields; a list
@@ -112,8 +150,11 @@ class DataConfig(Section):
     def _needs_train(self):
         if self.train is None:
             raise ValueError("data.train is required: a file, glob, list of files or directory")
-        if self.id_split is not None and (self.validation is not None or self.test is not None):
-            raise ValueError("data.id_split splits data.train; remove data.validation / data.test")
+        for name in ("id_split", "group_split"):
+            if getattr(self, name) is not None and (self.validation, self.test) != (None, None):
+                raise ValueError(f"data.{name} splits data.train; remove data.validation / .test")
+        if self.id_split is not None and self.group_split is not None:
+            raise ValueError("give data.id_split or data.group_split, not both")
         return self
 
 

@@ -21,17 +21,18 @@ Average = Literal["macro", "micro", "weighted", "binary"]
 
 MetricName = Literal[
     "bleu", "chrf", "ter", "rouge", "exact_match", "classification", "regression", "seqeval",
-    "perplexity", "pass_at_k",
+    "perplexity", "pass_at_k", "squad",
 ]  # fmt: skip
 TaskName = Literal[
     "perplexity", "seq2seq", "sft", "classification", "token-classification", "code",
-    "multiple-choice",
+    "multiple-choice", "question-answering",
 ]  # fmt: skip
 
 SCORE_NAMES = frozenset(
     {"bleu", "chrf", "ter", "rouge1", "rouge2", "rougeL", "rougeLsum", "exact_match",
      "accuracy", "precision", "recall", "f1", "mcc", "subset_accuracy", "pearson", "spearman",
-     "mse", "perplexity", "loss"}
+     "mse", "perplexity", "loss", "exact", "HasAns_exact", "HasAns_f1", "NoAns_exact",
+     "NoAns_f1"}
 )  # fmt: skip
 """Every score a gate can name, besides pass@<k> (e.g. pass@1) of code evaluation."""
 
@@ -43,6 +44,7 @@ DEFAULT_METRICS: dict[str, list[str]] = {
     "token-classification": ["seqeval"],
     "code": ["pass_at_k"],
     "multiple-choice": ["classification"],
+    "question-answering": ["squad"],
 }
 
 
@@ -97,7 +99,8 @@ class EvalConfig(Section):
     """Model mode: model directories (several are scored side by side)."""
     task: TaskName | None = None
     """Model mode: perplexity (causal LM), seq2seq or sft (generation), classification,
-    token-classification, multiple-choice. null infers seq2seq/perplexity from the model's architecture. The old
+    token-classification, multiple-choice, question-answering. null infers seq2seq/perplexity
+    from the model's architecture. The old
     name of sft, causal, still works with a deprecation warning."""
     data: str | None = None
     """Model mode: the evaluation data (a file, glob or `save_to_disk` directory)."""
@@ -172,6 +175,11 @@ class EvalConfig(Section):
             raise ValueError("model mode needs data: the evaluation file or directory")
         if self.scores_code and self.file_mode and self.metrics != ["pass_at_k"]:
             raise ValueError("metric pass_at_k cannot be combined with other metrics")
+        if "squad" in self.metrics and self.file_mode and self.metrics != ["squad"]:
+            raise ValueError(
+                "metric squad scores a predictions JSON ({id: answer}) against SQuAD "
+                "references; it cannot be combined with other metrics"
+            )
         if self.task == "code" and self.code.samples > 1 and not self.generation.do_sample:
             raise ValueError(
                 "code.samples > 1 with greedy decoding gives identical programs; set "

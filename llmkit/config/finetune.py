@@ -133,7 +133,36 @@ class MultipleChoiceTask(Section):
     or skip it and count it (finetune_data.json: skipped_bad_label)."""
 
 
-TASK_TYPES = ("classification", "token-classification", "seq2seq", "sft", "multiple-choice")
+class QuestionAnsweringTask(Section):
+    """Extractive QA (SQuAD v1.1 / v2.0): the answer is a span of the context (columns
+    question, context, answer_text, answer_start). Long contexts are read in overlapping
+    windows; the prediction is the best span over all windows of a question."""
+
+    type: Literal["question-answering"] = "question-answering"
+    doc_stride: int = Field(128, ge=0)
+    """Tokens of context shared by consecutive windows of a long context (as run_qa.py's
+    doc_stride)."""
+    max_question_length: int = Field(64, ge=1)
+    """Questions longer than this many tokens are cut (counted and reported)."""
+    max_answer_length: int = Field(30, ge=1)
+    """Longest answer span predicted, in tokens."""
+    n_best: int = Field(20, ge=1)
+    """Spans start and end among the n highest start and end scores of a window."""
+    allow_no_answer: bool = False
+    """SQuAD 2.0: predict "no answer" when the null score (start and end on the CLS token)
+    beats the best span's score by more than null_threshold. False (SQuAD 1.1) always
+    predicts a span."""
+    null_threshold: float = 0.0
+    """How far the null score must beat the best span to predict no answer."""
+    bad_rows: Literal["error", "skip"] = "error"
+    """A row with no question or context, or an answer outside its context: stop at the first,
+    naming its file and row, or skip such rows and count them."""
+
+
+TASK_TYPES = (
+    "classification", "token-classification", "seq2seq", "sft", "multiple-choice",
+    "question-answering",
+)  # fmt: skip
 
 
 def _task_type(value: Any) -> str | None:
@@ -152,7 +181,8 @@ FinetuneTask = Annotated[
     | Annotated[TokenClassificationTask, Tag("token-classification")]
     | Annotated[Seq2SeqTask, Tag("seq2seq")]
     | Annotated[SFTTask, Tag("sft")]
-    | Annotated[MultipleChoiceTask, Tag("multiple-choice")],
+    | Annotated[MultipleChoiceTask, Tag("multiple-choice")]
+    | Annotated[QuestionAnsweringTask, Tag("question-answering")],
     Discriminator(
         _task_type,
         custom_error_type="task_type",
@@ -232,6 +262,8 @@ class FinetuneConfig(Section):
         """A validation split exists: given as files or split off the training data."""
         if self.data.id_split is not None:
             return self.data.id_split.validation is not None
+        if self.data.group_split is not None:
+            return bool(self.data.group_split.validation)
         return self.data.validation is not None or self.split.validation_ratio > 0
 
     @model_validator(mode="after")

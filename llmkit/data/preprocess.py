@@ -33,7 +33,7 @@ from llmkit.data.cache import (
     what_changed,
 )
 from llmkit.data.cleaning import clean_dataset
-from llmkit.data.id_split import split_by_id
+from llmkit.data.id_split import split_by_group, split_by_id
 from llmkit.data.packing import check_block_size, separator_id
 from llmkit.data.segments import write_segments
 from llmkit.data.sources import SPLITS, read_split, require_columns
@@ -85,6 +85,8 @@ def clean_splits(
         datasets[name], dropped[name] = ds, {**stats.dropped, **drops}
     if data.id_split is not None:
         return split_by_id(datasets["train"], data.id_split), dropped
+    if data.group_split is not None:
+        return split_by_group(datasets["train"], data.group_split), dropped
     splits = make_splits(datasets["train"], datasets.get("validation"), datasets.get("test"), split)
     return splits, dropped
 

@@ -2,7 +2,7 @@
 
 Every reader returns a memory-mapped `datasets.Dataset`, never a Python list of the corpus.
 JSON, CSV/TSV, Parquet and Arrow files go through datasets' packaged builders (offline, cached).
-Plain text and CoNLL/BIO files are read here, streaming, so that undecodable bytes and malformed
+Plain text, CoNLL/BIO and SQuAD's nested JSON files are read here, streaming, so that undecodable bytes and malformed
 lines can be reported with their file and line, or (undecodable lines) skipped and counted
 (`data.encoding_errors`).
 """
@@ -22,6 +22,7 @@ from llmkit.config.data import DataConfig
 from llmkit.data.arrow_cache import ReadStats, cache_path, read_cached, undecodable_error
 from llmkit.data.conll import looks_like_conll, read_conll
 from llmkit.data.json_check import builder_logs_muted, json_problem
+from llmkit.data.squad import looks_like_squad, read_squad
 from llmkit.errors import DataError
 
 SPLITS = ("train", "validation", "test")
@@ -72,6 +73,8 @@ def read_split(data: DataConfig, split: str):
         return _read_text(files, data)
     if fmt == "conll":
         return read_conll(files, data)
+    if fmt == "squad" or (data.format == "auto" and all(looks_like_squad(f) for f in files)):
+        return read_squad(files)
     return _load_with_builder(files, fmt), ReadStats()
 
 

@@ -142,6 +142,11 @@ def require_non_empty(column: Column, purpose: str) -> None:
 def evaluate_files(cfg) -> list:
     """File mode: every predictions file scored against the references, one result each."""
     names = cfg.metrics or ["bleu", "chrf", "rouge"]
+    if names == ["squad"]:
+        # reads references with datasets (seconds to import), which the other metrics never need
+        from llmkit.evaluation.squad_files import evaluate_squad_files
+
+        return evaluate_squad_files(cfg)
     results = []
     for path in cfg.predictions:
         predictions = read_column(path, cfg.prediction_field)

@@ -31,6 +31,7 @@ _HEADS = {
     "ForSequenceClassification": "classification",
     "ForTokenClassification": "token-classification",
     "ForMultipleChoice": "multiple-choice",
+    "ForQuestionAnswering": "question-answering",
     "ForCausalLM": "perplexity",
     "LMHeadModel": "perplexity",
 }
@@ -70,6 +71,7 @@ _ROLES = {
     "classification": ("text", "pair", "label"),
     "token-classification": ("words", "label"),
     "multiple-choice": ("premise", "ending_start", "endings", "label"),
+    "question-answering": ("question", "context", "answer_text", "answer_start"),
 }
 """The columns (data roles) each task reads."""
 

@@ -33,7 +33,7 @@ class SystemResult:
 def _format(name: str, value: float) -> str:
     if name in ("bleu", "chrf", "ter", "perplexity"):
         return f"{value:.2f}"
-    if name in ("tokens", "examples", "problems", "samples"):
+    if name in ("tokens", "examples", "problems", "samples") or name.endswith("total"):
         return f"{value:,.0f}"
     return f"{value:.4f}"
 

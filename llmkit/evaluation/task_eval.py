@@ -17,10 +17,12 @@ from llmkit.config.eval import EvalConfig
 from llmkit.config.finetune import (
     ClassificationTask,
     MultipleChoiceTask,
+    QuestionAnsweringTask,
     TokenClassificationTask,
 )
 from llmkit.config.model import ModelConfig
 from llmkit.evaluation import onnx_backend
+from llmkit.evaluation.finetuned import saved_finetune_config
 from llmkit.models.loss import IGNORE_INDEX
 from llmkit.tasks.finetune_common import DataReport
 from llmkit.tasks.registry import TASKS
@@ -30,9 +32,12 @@ from llmkit.train.setup import launched_without_gpus
 from llmkit.train.validation import gather_outputs
 
 
-def _task_options(config, task: str):
+def _task_options(config, task: str, model_dir: str):
     if task == "multiple-choice":  # the model scores any number of choices
         return MultipleChoiceTask(pad_choices=True)
+    if task == "question-answering":  # the options it was finetuned with (n_best, null answer)
+        saved = saved_finetune_config(model_dir)
+        return saved.task if saved and saved.task.type == task else QuestionAnsweringTask()
     names = [config.id2label[i] for i in range(config.num_labels)]
     if task == "token-classification":
         return TokenClassificationTask(labels=names)
@@ -48,7 +53,7 @@ def task_for_model(cfg: EvalConfig, model_dir: str, config, task: str):
     """The finetuning task `task` for the trained model in `model_dir`; its data report names
     the rows it is handed after the eval data."""
     spec = FinetuneSpec(
-        task=_task_options(config, task),
+        task=_task_options(config, task, model_dir),
         model=ModelConfig(pretrained=str(model_dir)),
         columns=cfg.columns,
         max_length=cfg.max_length,
@@ -79,7 +84,22 @@ def evaluate_with_task(
         model = task_obj.build_model().to(acc.device)
     outputs = gather_outputs(acc, task_obj, model, loader, collate)
     metrics = task_obj.compute_metrics(outputs)
+    if task == "question-answering":
+        return metrics, _answer_rows(task_obj)
     return metrics, _prediction_rows(cfg, config, task, rows, outputs)
+
+
+def _answer_rows(task_obj) -> list[dict[str, Any]]:
+    """Per question: its id, the predicted answer ("" for none) and the gold answers."""
+    return [
+        {
+            "id": example["id"],
+            "prediction": task_obj.predictions[i],
+            "reference": example["answers"],
+        }
+        for i, example in enumerate(task_obj.examples)
+        if i in task_obj.predictions
+    ]
 
 
 def _prediction_rows(cfg: EvalConfig, config, task: str, rows, outputs) -> list[dict[str, Any]]:

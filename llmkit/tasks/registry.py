@@ -10,6 +10,7 @@ from llmkit.tasks.classification import ClassificationTask
 from llmkit.tasks.clm import CausalLMTask
 from llmkit.tasks.multiple_choice import MultipleChoiceTask
 from llmkit.tasks.nsp import masked_lm_task
+from llmkit.tasks.question_answering import QuestionAnsweringTask
 from llmkit.tasks.seq2seq import Seq2SeqTask
 from llmkit.tasks.sft import SFTTask
 from llmkit.tasks.spec import task_spec
@@ -23,6 +24,7 @@ TASKS: dict[str, Callable[..., Task]] = {
     "seq2seq": Seq2SeqTask,
     "sft": SFTTask,
     "multiple-choice": MultipleChoiceTask,
+    "question-answering": QuestionAnsweringTask,
 }
 
 
