@@ -89,6 +89,22 @@ def length_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
     return [order[a:b] for a, b in zip(starts, [*starts[1:], len(order)], strict=True)]
 
 
+def prompt_batches(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: Sequence[str],
+    settings: GenerationSettings,
+    batch_size: int,
+) -> list[list[int]]:
+    """The batches (indices of `prompts`) that generate_texts would run, after checking that
+    every prompt fits the model's context: `llmkit eval` shares them out across processes."""
+    left = not is_encoder_decoder(model.config)
+    ids = _encode(tokenizer, prompts, settings, left)
+    if left:
+        _check_context(model, ids, settings)
+    return length_batches([len(seq) for seq in ids], batch_size)
+
+
 def generate_texts(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
