@@ -26,6 +26,7 @@ from llmkit.models.build import from_pretrained
 from llmkit.models.decoding import generation_config
 from llmkit.models.properties import is_encoder_decoder, max_positions
 from llmkit.outputs import check_output_dir, staged_output_dir
+from llmkit.tasks.models import load_trained_model
 from llmkit.writable import require_writable_dir
 
 
@@ -194,12 +195,10 @@ def load_generator(model_dir: str, device: str = "auto"):
             "`llmkit pretrain` or `llmkit finetune`"
         )
     config = from_pretrained(transformers.AutoConfig, model_dir, "model")
-    if is_encoder_decoder(config):
-        auto = transformers.AutoModelForSeq2SeqLM
-    else:
-        auto = transformers.AutoModelForCausalLM
+    # loaded as the task that generates with it loads it (llmkit.tasks.models)
+    task = "seq2seq" if is_encoder_decoder(config) else "clm"
     try:
-        model = auto.from_pretrained(model_dir)
+        model = load_trained_model(task, model_dir, "model")
     except ValueError as e:
         raise CheckpointError(
             f"{model_dir}: a {config.model_type} model cannot generate text ({e})"

@@ -29,13 +29,7 @@ from llmkit.evaluation.task_eval import evaluate_with_task
 from llmkit.generation import load_generator
 from llmkit.metrics.scoring import TEXT_METRICS, score_texts, split_signatures
 from llmkit.models.properties import is_encoder_decoder, max_positions
-
-_HEADS = {
-    "ForSequenceClassification": "classification",
-    "ForTokenClassification": "token-classification",
-    "ForCausalLM": "perplexity",
-    "LMHeadModel": "perplexity",
-}
+from llmkit.tasks.models import load_trained_model, task_of_model
 
 
 def load_model_config(model_dir: str):
@@ -52,13 +46,19 @@ def load_model_config(model_dir: str):
         raise CheckpointError(f"models: {path}/config.json cannot be read: {e}") from None
 
 
+_EVAL_TASKS = {
+    "seq2seq": "seq2seq",
+    "classification": "classification",
+    "token-classification": "token-classification",
+    "clm": "perplexity",
+}
+"""The task that trained a model (llmkit.tasks.models) → how eval scores it by default."""
+
+
 def infer_task(config) -> str:
-    if is_encoder_decoder(config):
-        return "seq2seq"
-    for architecture in config.architectures or []:
-        for suffix, task in _HEADS.items():
-            if architecture.endswith(suffix):
-                return task
+    trained_by = task_of_model(config.architectures, is_encoder_decoder(config))
+    if trained_by in _EVAL_TASKS:
+        return _EVAL_TASKS[trained_by]
     raise ConfigError(
         f"task: cannot tell the task of a {config.model_type} model "
         f"(architectures: {config.architectures}); set task: explicitly"
@@ -147,23 +147,22 @@ def _generation_eval(acc, cfg, model_dir, task, rows, identity) -> SystemResult:
     return SystemResult(str(model_dir), metrics, signatures, identity, out_rows)
 
 
-def load_for_eval(auto_class, model_dir: str, device):
-    """The model to score, in eval mode: transformers', or onnxruntime's for an ONNX export."""
+def load_for_eval(task: str, model_dir: str, device):
+    """The model to score, in eval mode: as its task loads it, or onnxruntime's for an ONNX
+    export."""
     if onnx_backend.is_onnx(model_dir):
         return onnx_backend.OnnxLogits(model_dir).eval()
-    return auto_class.from_pretrained(model_dir).to(device).eval()
+    return load_trained_model(task, model_dir, "models").to(device).eval()
 
 
 def _perplexity_eval(acc, cfg, model_dir, config, rows, identity) -> SystemResult:
-    if is_encoder_decoder(config) or not any(
-        a.endswith(("ForCausalLM", "LMHeadModel")) for a in config.architectures or []
-    ):
+    if task_of_model(config.architectures, is_encoder_decoder(config)) != "clm":
         raise ConfigError(
             f"task perplexity needs a causal LM; {model_dir} is a {config.model_type} "
             f"({', '.join(config.architectures or ['unknown head'])}). Masked LMs have no "
             "left-to-right likelihood: evaluate them through a finetuned task instead"
         )
-    model = load_for_eval(transformers.AutoModelForCausalLM, model_dir, acc.device)
+    model = load_for_eval("clm", model_dir, acc.device)
     tokenizer = transformers.AutoTokenizer.from_pretrained(onnx_backend.config_dir(model_dir))
     context = cfg.perplexity.context_length or _max_positions(config)
     texts = [str(t) for t in column(rows, cfg.columns.text)]
