@@ -30,6 +30,7 @@ from llmkit.models.decoding import generation_config
 from llmkit.models.kv_cache import CACHE_ARGUMENT, preallocated_cache
 from llmkit.models.properties import is_encoder_decoder, max_positions
 from llmkit.outputs import check_output_dir, staged_output_dir
+from llmkit.tasks.models import load_trained_model
 from llmkit.writable import require_writable_dir
 
 
@@ -96,6 +97,22 @@ def length_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
     first = len(order) % batch_size or batch_size
     starts = [0, *range(first, len(order), batch_size)]
     return [order[a:b] for a, b in zip(starts, [*starts[1:], len(order)], strict=True)]
+
+
+def prompt_batches(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: Sequence[str],
+    settings: GenerationSettings,
+    batch_size: int,
+) -> list[list[int]]:
+    """The batches (indices of `prompts`) that generate_texts would run, after checking that
+    every prompt fits the model's context: `llmkit eval` shares them out across processes."""
+    left = not is_encoder_decoder(model.config)
+    ids = _encode(tokenizer, prompts, settings, left)
+    if left:
+        _check_context(model, ids, settings)
+    return length_batches([len(seq) for seq in ids], batch_size)
 
 
 def generate_texts(
@@ -201,12 +218,10 @@ def load_generator(model_dir: str, device: str = "auto"):
             "`llmkit pretrain` or `llmkit finetune`"
         )
     config = from_pretrained(transformers.AutoConfig, model_dir, "model")
-    if is_encoder_decoder(config):
-        auto = transformers.AutoModelForSeq2SeqLM
-    else:
-        auto = transformers.AutoModelForCausalLM
+    # loaded as the task that generates with it loads it (llmkit.tasks.models)
+    task = "seq2seq" if is_encoder_decoder(config) else "clm"
     try:
-        model = auto.from_pretrained(model_dir)
+        model = load_trained_model(task, model_dir, "model")
     except ValueError as e:
         raise CheckpointError(
             f"{model_dir}: a {config.model_type} model cannot generate text ({e})"

@@ -1,5 +1,10 @@
 """Model mode, task code: prompts from the problems → n sampled completions each (batched
-generation) → cleaned programs → pass@k through llmkit.evaluation.code_eval."""
+generation) → cleaned programs → pass@k through llmkit.evaluation.code_eval.
+
+Under `accelerate launch` the generation batches are shared out across processes and gathered;
+the programs then run on the main process only: code.workers already runs them in parallel,
+and one place keeps that count (and the sandbox's limits on memory and processes) what the user
+set, instead of N times it, each run once rather than once per process."""
 
 import re
 from typing import Any
@@ -16,7 +21,8 @@ from llmkit.evaluation.code_eval import (
 from llmkit.evaluation.finetuned import SAVED_CONFIG, saved_finetune_config
 from llmkit.evaluation.inputs import as_prompt, read_rows
 from llmkit.evaluation.report import SystemResult
-from llmkit.generation import generate_texts, load_generator
+from llmkit.evaluation.sharded import generate_shared_out, on_main_process
+from llmkit.generation import load_generator
 
 _FENCE = re.compile(r"```[^\n`]*\n(.*?)(?:```|\Z)", re.DOTALL)
 
@@ -61,7 +67,7 @@ def _with_finetune_template(options: CodeEvalOptions, model_dir: str, identity: 
     return options.model_copy(update={"prompt_template": template})
 
 
-def evaluate_code_model(cfg, model_dir: str, identity: dict[str, Any]):
+def evaluate_code_model(acc, cfg, model_dir: str, identity: dict[str, Any]):
     options = _with_finetune_template(cfg.code, model_dir, identity)
     note_where_samples_go(cfg)
     rows = read_rows(cfg.model_copy(update={"max_examples": None}))
@@ -69,12 +75,11 @@ def evaluate_code_model(cfg, model_dir: str, identity: dict[str, Any]):
     require_template_columns(options.prompt_template, rows.column_names, f"data {cfg.data}", key)
     records = select_problems(rows, options, f"data {cfg.data}")[: cfg.max_examples]
     style = reference_style(records[0], options, f"data {cfg.data}")
-    model, tokenizer = load_generator(model_dir, cfg.device)
+    model, tokenizer = load_generator(model_dir, str(acc.device))
     prompts = [as_prompt(tokenizer, render(options.prompt_template, r)) for r in records]
     n = options.samples
-    texts = generate_texts(
-        model, tokenizer, [p for p in prompts for _ in range(n)], cfg.generation, cfg.batch_size
-    )
+    repeated = [p for p in prompts for _ in range(n)]
+    texts = generate_shared_out(acc, model, tokenizer, repeated, cfg.generation, cfg.batch_size)
     problems = [
         Problem(
             r.get(options.id_field, i + 1),
@@ -83,7 +88,8 @@ def evaluate_code_model(cfg, model_dir: str, identity: dict[str, Any]):
         )
         for i, r in enumerate(records)
     ]
-    metrics, sample_rows, verdicts = score_problems(problems, style, options)
+    scored = on_main_process(acc, lambda: score_problems(problems, style, options))
+    metrics, sample_rows, verdicts = scored
     for row, text in zip(sample_rows, texts, strict=True):
         row["generated"] = text
     identity |= {

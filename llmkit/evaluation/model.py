@@ -1,10 +1,12 @@
 """Model mode: a model directory + a dataset + a task → predictions → metrics.
 
-Generation tasks (seq2seq, sft) go through llmkit.generation (length-sorted batches, KV cache)
-and the text metrics; perplexity through llmkit.evaluation.perplexity; classification and
-token classification reuse the finetuning task objects (their tokenization, label mapping,
-collate, evaluate_batch and compute_metrics), so a model is scored here exactly as it was
-validated during finetuning.
+Every task runs on Accelerate through validation's gather (llmkit.evaluation.sharded), so
+`accelerate launch --num_processes N -m llmkit eval …` scores as one process does. Generation
+tasks (seq2seq, sft) share out llmkit.generation's length-sorted batches and score the text on
+the main process; perplexity shares out its batches of windows; classification and token
+classification reuse the finetuning task objects (their tokenization, label mapping, collate,
+evaluate_batch and compute_metrics), so a model is scored here exactly as it was validated
+during finetuning.
 """
 
 from pathlib import Path
@@ -22,19 +24,12 @@ from llmkit.evaluation.finetuned import with_finetune_settings
 from llmkit.evaluation.inputs import as_prompt, column, read_rows
 from llmkit.evaluation.perplexity import perplexity
 from llmkit.evaluation.report import SystemResult
+from llmkit.evaluation.sharded import eval_accelerator, generate_shared_out, on_main_process
 from llmkit.evaluation.task_eval import evaluate_with_task
-from llmkit.generation import generate_texts, load_generator, pick_device
+from llmkit.generation import load_generator
 from llmkit.metrics.scoring import TEXT_METRICS, score_texts, split_signatures
 from llmkit.models.properties import is_encoder_decoder, max_positions
-
-_HEADS = {
-    "ForSequenceClassification": "classification",
-    "ForTokenClassification": "token-classification",
-    "ForMultipleChoice": "multiple-choice",
-    "ForQuestionAnswering": "question-answering",
-    "ForCausalLM": "perplexity",
-    "LMHeadModel": "perplexity",
-}
+from llmkit.tasks.models import load_trained_model, task_of_model
 
 
 def load_model_config(model_dir: str):
@@ -51,13 +46,21 @@ def load_model_config(model_dir: str):
         raise CheckpointError(f"models: {path}/config.json cannot be read: {e}") from None
 
 
+_EVAL_TASKS = {
+    "seq2seq": "seq2seq",
+    "classification": "classification",
+    "token-classification": "token-classification",
+    "clm": "perplexity",
+    "multiple-choice": "multiple-choice",
+    "question-answering": "question-answering",
+}
+"""The task that trained a model (llmkit.tasks.models) → how eval scores it by default."""
+
+
 def infer_task(config) -> str:
-    if is_encoder_decoder(config):
-        return "seq2seq"
-    for architecture in config.architectures or []:
-        for suffix, task in _HEADS.items():
-            if architecture.endswith(suffix):
-                return task
+    trained_by = task_of_model(config.architectures, is_encoder_decoder(config))
+    if trained_by in _EVAL_TASKS:
+        return _EVAL_TASKS[trained_by]
     raise ConfigError(
         f"task: cannot tell the task of a {config.model_type} model "
         f"(architectures: {config.architectures}); set task: explicitly"
@@ -104,41 +107,44 @@ def check_columns(cfg: EvalConfig, rows, task: str, model_dir: str, reused: dict
 
 def evaluate_model(cfg: EvalConfig, model_dir: str) -> SystemResult:
     hf_logging.disable_progress_bar()  # keep the screen for the score table
+    acc = eval_accelerator(cfg.device)
     config = load_model_config(onnx_backend.config_dir(model_dir))
     task = cfg.task or infer_task(config)
     if onnx_backend.is_onnx(model_dir):
         onnx_backend.check_task(model_dir, task)
     identity = {"path": str(model_dir), "model_type": config.model_type, "task": task}
     if task == "code":
-        return evaluate_code_model(cfg, model_dir, identity)
+        return evaluate_code_model(acc, cfg, model_dir, identity)
     cfg, reused = with_finetune_settings(cfg, onnx_backend.settings_dir(model_dir))
     rows = read_rows(cfg)
     check_columns(cfg, rows, task, model_dir, reused)
     if reused:
         identity["finetune_settings"] = reused
     if task in ("seq2seq", "sft"):
-        return _generation_eval(cfg, model_dir, task, rows, identity)
+        return _generation_eval(acc, cfg, model_dir, task, rows, identity)
     if task == "perplexity":
-        return _perplexity_eval(cfg, model_dir, config, rows, identity)
-    metrics, result_rows = evaluate_with_task(cfg, model_dir, config, task, rows)
+        return _perplexity_eval(acc, cfg, model_dir, config, rows, identity)
+    metrics, result_rows = evaluate_with_task(acc, cfg, model_dir, config, task, rows)
     return SystemResult(str(model_dir), metrics, {}, identity, result_rows)
 
 
-def _generation_eval(cfg, model_dir, task, rows, identity) -> SystemResult:
-    model, tokenizer = load_generator(model_dir, cfg.device)
+def _generation_eval(acc, cfg, model_dir, task, rows, identity) -> SystemResult:
+    model, tokenizer = load_generator(model_dir, str(acc.device))
     if task == "seq2seq":
         inputs = [cfg.source_prefix + str(s) for s in column(rows, cfg.columns.source)]
         references = [str(t) for t in column(rows, cfg.columns.target)]
     else:
         inputs = [as_prompt(tokenizer, str(p)) for p in column(rows, cfg.columns.prompt)]
         references = [str(r) for r in column(rows, cfg.columns.response)]
-    predictions = generate_texts(model, tokenizer, inputs, cfg.generation, cfg.batch_size)
+    predictions = generate_shared_out(acc, model, tokenizer, inputs, cfg.generation, cfg.batch_size)
     names = [n for n in (cfg.metrics or DEFAULT_METRICS[task]) if n in TEXT_METRICS]
     if not names:
         raise ConfigError(
             f"metrics: {task} is scored with text metrics ({', '.join(TEXT_METRICS)})"
         )
-    scores = score_texts(predictions, [references], names, cfg.metric_options)
+    scores = on_main_process(
+        acc, lambda: score_texts(predictions, [references], names, cfg.metric_options)
+    )
     metrics, signatures = split_signatures(scores)
     out_rows = [
         {"input": i, "prediction": p, "reference": r}
@@ -148,28 +154,27 @@ def _generation_eval(cfg, model_dir, task, rows, identity) -> SystemResult:
     return SystemResult(str(model_dir), metrics, signatures, identity, out_rows)
 
 
-def load_for_eval(auto_class, model_dir: str, device: str):
-    """The model to score, in eval mode: transformers', or onnxruntime's for an ONNX export."""
+def load_for_eval(task: str, model_dir: str, device):
+    """The model to score, in eval mode: as its task loads it, or onnxruntime's for an ONNX
+    export."""
     if onnx_backend.is_onnx(model_dir):
         return onnx_backend.OnnxLogits(model_dir).eval()
-    return auto_class.from_pretrained(model_dir).to(pick_device(device)).eval()
+    return load_trained_model(task, model_dir, "models").to(device).eval()
 
 
-def _perplexity_eval(cfg, model_dir, config, rows, identity) -> SystemResult:
-    if is_encoder_decoder(config) or not any(
-        a.endswith(("ForCausalLM", "LMHeadModel")) for a in config.architectures or []
-    ):
+def _perplexity_eval(acc, cfg, model_dir, config, rows, identity) -> SystemResult:
+    if task_of_model(config.architectures, is_encoder_decoder(config)) != "clm":
         raise ConfigError(
             f"task perplexity needs a causal LM; {model_dir} is a {config.model_type} "
             f"({', '.join(config.architectures or ['unknown head'])}). Masked LMs have no "
             "left-to-right likelihood: evaluate them through a finetuned task instead"
         )
-    model = load_for_eval(transformers.AutoModelForCausalLM, model_dir, cfg.device)
+    model = load_for_eval("clm", model_dir, acc.device)
     tokenizer = transformers.AutoTokenizer.from_pretrained(onnx_backend.config_dir(model_dir))
     context = cfg.perplexity.context_length or _max_positions(config)
     texts = [str(t) for t in column(rows, cfg.columns.text)]
     metrics = perplexity(
-        model, tokenizer, texts, context, cfg.perplexity.stride, batch_size=cfg.batch_size
+        model, tokenizer, texts, context, cfg.perplexity.stride, cfg.batch_size, acc
     )
     identity |= {"parameters": sum(p.numel() for p in model.parameters()), "context": context}
     return SystemResult(str(model_dir), metrics, {}, identity, None)

@@ -12,8 +12,10 @@ import math
 from collections.abc import Sequence
 
 import torch
+from accelerate import Accelerator
 
 from llmkit.errors import DataError
+from llmkit.evaluation.sharded import eval_accelerator, map_shared_out
 
 
 def windows(length: int, context: int, stride: int) -> list[tuple[int, int, int]]:
@@ -46,8 +48,13 @@ def perplexity(
     context_length: int,
     stride: int | None = None,
     batch_size: int = 8,
+    acc: Accelerator | None = None,
 ) -> dict[str, float]:
-    """{"perplexity", "loss" (mean NLL per token, nats), "tokens" (scored)}."""
+    """{"perplexity", "loss" (mean NLL per token, nats), "tokens" (scored)}.
+
+    The batches of windows are shared out across `acc`'s processes (one CPU process without
+    it); each gives its summed NLL and scored-token count, and the totals of all batches make
+    the token-weighted mean, so N processes score as one."""
     stride = stride or max(context_length // 2, 1)
     if stride > context_length:
         raise DataError(
@@ -59,24 +66,25 @@ def perplexity(
     if not pieces:
         raise DataError("no text has two or more tokens; perplexity needs something to predict")
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    total_nll, total_tokens = 0.0, 0
     device = model.device  # a transformers model's, or an ONNX backend's (CPU)
+    batches = [pieces[start : start + batch_size] for start in range(0, len(pieces), batch_size)]
+    acc = acc or eval_accelerator(device.type)
     was_training = model.training
     model.eval()
     try:
         with torch.inference_mode():
-            for start in range(0, len(pieces), batch_size):
-                nll, count = _batch_nll(model, pieces[start : start + batch_size], pad, device)
-                total_nll += nll
-                total_tokens += count
+            sums = map_shared_out(acc, batches, lambda _, batch: _batch_nll(model, batch, pad))
     finally:
         model.train(was_training)
+    total_nll = sum(nll for nll, _ in sums)
+    total_tokens = sum(count for _, count in sums)
     loss = total_nll / total_tokens
     return {"perplexity": math.exp(loss), "loss": loss, "tokens": float(total_tokens)}
 
 
-def _batch_nll(model, pieces, pad: int, device) -> tuple[float, int]:
+def _batch_nll(model, pieces, pad: int) -> tuple[float, int]:
     """Summed NLL of the scored positions of a batch of windows (right-padded)."""
+    device = model.device
     width = max(len(ids) for ids, _ in pieces)
     input_ids = torch.full((len(pieces), width), pad, dtype=torch.long)
     target_mask = torch.zeros((len(pieces), width), dtype=torch.bool)

@@ -10,9 +10,6 @@ as one process.
 
 from typing import Any
 
-from accelerate import Accelerator
-from accelerate.state import AcceleratorState
-
 from llmkit.config.eval import EvalConfig
 from llmkit.config.finetune import (
     ClassificationTask,
@@ -28,7 +25,6 @@ from llmkit.tasks.finetune_common import DataReport
 from llmkit.tasks.registry import TASKS
 from llmkit.tasks.spec import FinetuneSpec
 from llmkit.train.batches import SeededCollate, make_loader
-from llmkit.train.setup import launched_without_gpus
 from llmkit.train.validation import gather_outputs
 
 
@@ -65,14 +61,9 @@ def task_for_model(cfg: EvalConfig, model_dir: str, config, task: str):
 
 
 def evaluate_with_task(
-    cfg: EvalConfig, model_dir: str, config, task: str, rows
+    acc, cfg: EvalConfig, model_dir: str, config, task: str, rows
 ) -> tuple[dict[str, float], list[dict[str, Any]]]:
     """(metrics, per-example rows for predictions.jsonl), on every process."""
-    # First, so that the processes of `accelerate launch` form their group before anything asks
-    # which process it is. One AcceleratorState per process: a run before this one in the same
-    # process (a pipeline, the tests) may have set another mixed precision; the group stays.
-    AcceleratorState._reset_state(reset_partial_state=False)
-    acc = Accelerator(cpu=cfg.device == "cpu" or launched_without_gpus())
     task_obj = task_for_model(cfg, onnx_backend.config_dir(model_dir), config, task)
     data = task_obj.prepare_data(rows)
     collate = SeededCollate(data.collate, 0, "eval", acc.num_processes, acc.process_index)

@@ -1,4 +1,5 @@
-"""Load the source model (fp32, eval mode, safetensors only) and its tokenizer."""
+"""Load the source model (fp32, eval mode, safetensors only) as its task loads it, and its
+tokenizer."""
 
 import torch
 import transformers
@@ -7,40 +8,53 @@ from llmkit.errors import CheckpointError
 from llmkit.export.source import ExportSource
 from llmkit.models.adapters import load_adapter
 from llmkit.models.build import from_pretrained
+from llmkit.tasks.models import MODEL_CLASSES, load_trained_model, task_of_model
 
-# architecture-name suffix → (Auto class, pipeline tag on the Hub)
-_HEADS = (
-    ("ForSequenceClassification", "AutoModelForSequenceClassification", "text-classification"),
-    ("ForTokenClassification", "AutoModelForTokenClassification", "token-classification"),
-    ("ForCausalLM", "AutoModelForCausalLM", "text-generation"),
-    ("LMHeadModel", "AutoModelForCausalLM", "text-generation"),
-    ("ForMaskedLM", "AutoModelForMaskedLM", "fill-mask"),
-    ("ForPreTraining", "AutoModelForPreTraining", "fill-mask"),
-    ("ForMultipleChoice", "AutoModelForMultipleChoice", "multiple-choice"),
-    ("ForConditionalGeneration", "AutoModelForSeq2SeqLM", "text2text-generation"),
-    ("MTModel", "AutoModelForSeq2SeqLM", "translation"),
-)
+PIPELINE_TAGS = {
+    "classification": "text-classification",
+    "token-classification": "token-classification",
+    "clm": "text-generation",
+    "mlm": "fill-mask",
+    "seq2seq": "text2text-generation",
+    "mlm-nsp": "fill-mask",
+    "multiple-choice": "multiple-choice",
+    "question-answering": "question-answering",
+}
+"""Task → the Hub's pipeline tag for its models."""
+
+
+def task_of_source(source: ExportSource) -> str | None:
+    """The task whose model is exported (llmkit.tasks.models); None for a head no task trains."""
+    return task_of_model([source.architecture], source.is_encoder_decoder)
 
 
 def head_of(source: ExportSource) -> tuple[str, str]:
-    """(Auto class name, Hub pipeline tag) of the source's architecture."""
-    for suffix, auto_name, tag in _HEADS:
-        if source.architecture.endswith(suffix):
-            return auto_name, tag
-    return "AutoModel", "feature-extraction"
+    """(Auto class name, Hub pipeline tag) of the source's model: its task's."""
+    task = task_of_source(source)
+    if task is None:
+        return "AutoModel", "feature-extraction"
+    if task == "seq2seq" and source.architecture.endswith("MTModel"):
+        return MODEL_CLASSES[task], "translation"  # Marian: a translation model by design
+    return MODEL_CLASSES[task], PIPELINE_TAGS[task]
 
 
 def load_model(source: ExportSource, trust_remote_code: bool, merge_lora: bool = True):
-    """The model in fp32 and eval mode. An adapter-only source is loaded onto its base and, with
-    merge_lora, folded into it (a run's output_dir already holds the merged model)."""
-    auto_class = getattr(transformers, head_of(source)[0])
+    """The model in fp32 and eval mode, loaded as its task loads it (load_trained_model). An
+    adapter-only source is loaded onto its base and, with merge_lora, folded into it (a run's
+    output_dir already holds the merged model)."""
     kwargs = dict(use_safetensors=True, trust_remote_code=trust_remote_code, dtype=torch.float32)
     if source.config_dir is not None:
         kwargs["config"] = transformers.AutoConfig.from_pretrained(
             str(source.config_dir), trust_remote_code=trust_remote_code
         )
+    task = task_of_source(source)
     try:
-        model = from_pretrained(auto_class, str(source.model_dir), "source", **kwargs)
+        if task is None:  # no task trains this head: the bare model
+            model = from_pretrained(
+                transformers.AutoModel, str(source.model_dir), "source", **kwargs
+            )
+        else:
+            model = load_trained_model(task, source.model_dir, "source", **kwargs)
     except ValueError as e:  # e.g. an architecture that needs trust_remote_code
         raise CheckpointError(f"source: {source.model_dir}: {str(e).splitlines()[0]}") from None
     if source.adapter_dir is not None and source.adapter_dir.parent != source.model_dir:

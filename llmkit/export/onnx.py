@@ -20,7 +20,7 @@ import torch
 
 from llmkit.config.export import ExportConfig
 from llmkit.errors import UserError
-from llmkit.export.loading import head_of, load_model, load_tokenizer
+from llmkit.export.loading import load_model, load_tokenizer, task_of_source
 from llmkit.export.onnx_graphs import (
     Graph,
     causal_graph,
@@ -84,14 +84,13 @@ def _keep_training_config(source: ExportSource, out: Path) -> None:
 
 
 def _graphs(source: ExportSource, model, tokenizer) -> tuple[str, list[Graph]]:
-    auto_class, _ = head_of(source)
-    if auto_class in ("AutoModelForSequenceClassification", "AutoModelForTokenClassification",
-                      "AutoModelForMaskedLM"):  # fmt: skip
+    task = task_of_source(source)
+    if task in ("classification", "token-classification", "mlm"):
         token_types = "token_type_ids" in tokenizer.model_input_names
         return "encoder", [encoder_graph(model, token_types)]
-    if auto_class == "AutoModelForCausalLM":
+    if task == "clm":
         return "causal", [causal_graph(model)]
-    if auto_class == "AutoModelForSeq2SeqLM":
+    if task == "seq2seq":
         return "seq2seq", seq2seq_graphs(model)
     raise UserError(
         f"format: onnx export covers classifiers, taggers, masked, causal and seq2seq LMs; "

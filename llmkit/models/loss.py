@@ -24,6 +24,14 @@ def token_losses(logits: torch.Tensor, labels: torch.Tensor, reduction: str) -> 
     return losses if reduction != "none" else losses.view(labels.shape)
 
 
+def example_losses(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(summed loss, positions carrying loss) per example of a batch, two (B,) tensors: the rows
+    a task's evaluate_batch gives, so that gather_for_metrics can drop the duplicated examples
+    that pad the last batch of a multi-process evaluation (a per-batch sum cannot be split)."""
+    losses = token_losses(logits, labels, "none")
+    return losses.sum(dim=1), (labels != IGNORE_INDEX).sum(dim=1)
+
+
 def count_loss_tokens(labels: torch.Tensor) -> torch.Tensor:
     """How many positions of `labels` carry loss."""
     return (labels != IGNORE_INDEX).sum()

@@ -22,12 +22,13 @@ from llmkit.tasks.finetune_common import (
     tokenize_splits,
 )
 from llmkit.tasks.labels import LabelMap, check_scalar_labels, infer_names, label_source
+from llmkit.tasks.models import MODEL_CLASSES
 from llmkit.tasks.spec import FinetuneSpec
 
 
 class ClassificationTask(FinetuneTaskBase):
     name = "classification"
-    auto_class_name = "AutoModelForSequenceClassification"
+    auto_class_name = MODEL_CLASSES[name]
     peft_task_type = "SEQ_CLS"
 
     def __init__(self, spec: FinetuneSpec):

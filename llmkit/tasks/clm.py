@@ -6,12 +6,13 @@ import torch
 from transformers import GenerationConfig
 
 from llmkit.models.loss import IGNORE_INDEX, count_loss_tokens, next_token_labels, token_losses
+from llmkit.tasks.models import MODEL_CLASSES
 from llmkit.tasks.pretraining import PretrainTaskBase
 
 
 class CausalLMTask(PretrainTaskBase):
     name = "clm"
-    auto_class_name = "AutoModelForCausalLM"
+    auto_class_name = MODEL_CLASSES[name]
 
     def collate(self, examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         batch = self.pad_ids(examples)

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 
 from llmkit.errors import ConfigError
 from llmkit.models.loss import IGNORE_INDEX, count_loss_tokens, token_losses
+from llmkit.tasks.models import MODEL_CLASSES
 from llmkit.tasks.pretraining import PretrainTaskBase
 
 WORD_START_MARKERS = ("Ġ", "▁")
@@ -36,7 +37,7 @@ def word_start_table(tokens: list[str]) -> torch.Tensor:
 
 class MaskedLMTask(PretrainTaskBase):
     name = "mlm"
-    auto_class_name = "AutoModelForMaskedLM"
+    auto_class_name = MODEL_CLASSES[name]
 
     def read_splits(self):
         splits = super().read_splits()

@@ -29,12 +29,13 @@ from llmkit.tasks.finetune_common import (
     tokenize_counting_truncation,
     tokenize_splits,
 )
+from llmkit.tasks.models import MODEL_CLASSES
 from llmkit.tasks.spec import FinetuneSpec
 
 
 class MultipleChoiceTask(FinetuneTaskBase):
     name = "multiple-choice"
-    auto_class_name = "AutoModelForMultipleChoice"
+    auto_class_name = MODEL_CLASSES[name]
     peft_task_type = "SEQ_CLS"  # peft has no multiple-choice type; this keeps `classifier` trained
 
     def __init__(self, spec: FinetuneSpec):

@@ -35,6 +35,7 @@ from datasets.table import InMemoryTable
 from llmkit.errors import ConfigError, DataError
 from llmkit.models.loss import IGNORE_INDEX, count_loss_tokens, token_losses
 from llmkit.tasks.mlm import MaskedLMTask
+from llmkit.tasks.models import MODEL_CLASSES
 from llmkit.tasks.spec import PretrainSpec
 
 IS_NEXT, RANDOM_NEXT = 0, 1
@@ -145,7 +146,7 @@ class SegmentedCorpus:
 
 class MaskedLMWithNSPTask(MaskedLMTask):
     name = "mlm"
-    auto_class_name = "AutoModelForPreTraining"
+    auto_class_name = MODEL_CLASSES["mlm-nsp"]
 
     def read_splits(self) -> DatasetDict:
         documents = self.load_preprocessed(

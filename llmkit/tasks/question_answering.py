@@ -24,6 +24,7 @@ from llmkit.errors import ConfigError, DataError
 from llmkit.metrics.squad import squad_scores
 from llmkit.tasks.batching import pad_token_batch
 from llmkit.tasks.finetune_common import FinetuneTaskBase, load_task_splits, tokenize_splits
+from llmkit.tasks.models import MODEL_CLASSES
 from llmkit.tasks.qa_checks import RowProblems, check_rows
 from llmkit.tasks.qa_spans import (
     NOT_CONTEXT,
@@ -39,7 +40,7 @@ _MODEL_INPUTS = ("input_ids", "token_type_ids", "attention_mask")
 
 class QuestionAnsweringTask(FinetuneTaskBase):
     name = "question-answering"
-    auto_class_name = "AutoModelForQuestionAnswering"
+    auto_class_name = MODEL_CLASSES[name]
     peft_task_type = "QUESTION_ANS"
 
     def __init__(self, spec: FinetuneSpec):

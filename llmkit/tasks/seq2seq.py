@@ -15,7 +15,7 @@ from datasets import DatasetDict
 from llmkit.errors import ConfigError, DataError
 from llmkit.metrics import functions as metrics
 from llmkit.models.decoding import generation_config
-from llmkit.models.loss import IGNORE_INDEX
+from llmkit.models.loss import IGNORE_INDEX, example_losses
 from llmkit.models.properties import max_positions
 from llmkit.tasks.batching import pad_ids_and_labels
 from llmkit.tasks.finetune_common import (
@@ -26,6 +26,7 @@ from llmkit.tasks.finetune_common import (
     tokenize_counting_truncation,
     tokenize_splits,
 )
+from llmkit.tasks.models import MODEL_CLASSES
 from llmkit.tasks.spec import FinetuneSpec
 
 
@@ -47,7 +48,7 @@ def decoder_position_limit(spec) -> int | None:
 
 class Seq2SeqTask(PerTokenLabelLoss, FinetuneTaskBase):
     name = "seq2seq"
-    auto_class_name = "AutoModelForSeq2SeqLM"
+    auto_class_name = MODEL_CLASSES[name]
     peft_task_type = "SEQ_2_SEQ_LM"
 
     def __init__(self, spec: FinetuneSpec):
@@ -143,7 +144,7 @@ class Seq2SeqTask(PerTokenLabelLoss, FinetuneTaskBase):
         ).logits
 
     def evaluate_batch(self, model, batch) -> dict[str, Any]:
-        loss = self.loss_sum(model, batch)
+        loss_sums, counts = example_losses(self._logits(model, batch).float(), batch["labels"])
         base = unwrap(model)
         settings = self.options.generation
         gen_config = generation_config(base, self.tokenizer, settings)
@@ -156,8 +157,8 @@ class Seq2SeqTask(PerTokenLabelLoss, FinetuneTaskBase):
         # fixed widths so batches from several processes gather into one tensor
         pred_width = settings.max_new_tokens + 1  # + the decoder start token
         return {
-            "loss_sum": loss.reshape(1),
-            "count": self.count_loss_items(batch).reshape(1),
+            "loss_sum": loss_sums,
+            "count": counts,
             "predictions": F.pad(generated, (0, pred_width - generated.shape[1]), value=pad),
             "references": F.pad(
                 batch["labels"],

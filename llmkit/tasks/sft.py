@@ -16,15 +16,16 @@ from llmkit.config.finetune import DEFAULT_CHAT_TEMPLATE
 from llmkit.data.sources import load_split
 from llmkit.data.templates import render, require_template_columns, template_fields
 from llmkit.errors import ConfigError, DataError
-from llmkit.models.loss import IGNORE_INDEX, count_loss_tokens, token_losses
+from llmkit.models.loss import IGNORE_INDEX, count_loss_tokens, example_losses, token_losses
 from llmkit.tasks.batching import pad_ids_and_labels
 from llmkit.tasks.finetune_common import FinetuneTaskBase, load_task_splits, warn
+from llmkit.tasks.models import MODEL_CLASSES
 from llmkit.tasks.spec import FinetuneSpec
 
 
 class SFTTask(FinetuneTaskBase):
     name = "sft"
-    auto_class_name = "AutoModelForCausalLM"
+    auto_class_name = MODEL_CLASSES[name]
     peft_task_type = "CAUSAL_LM"
 
     def __init__(self, spec: FinetuneSpec):
@@ -207,16 +208,17 @@ class SFTTask(FinetuneTaskBase):
     def count_loss_items(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return count_loss_tokens(batch["labels"][:, 1:])
 
-    def loss_sum(self, model, batch) -> torch.Tensor:
+    def _shifted(self, model, batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """(logits, targets): position t predicts token t + 1."""
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        # position t predicts token t + 1
-        return token_losses(logits[:, :-1].float(), batch["labels"][:, 1:], "sum")
+        return logits[:, :-1].float(), batch["labels"][:, 1:]
+
+    def loss_sum(self, model, batch) -> torch.Tensor:
+        return token_losses(*self._shifted(model, batch), "sum")
 
     def evaluate_batch(self, model, batch) -> dict[str, Any]:
-        return {
-            "loss_sum": self.loss_sum(model, batch).reshape(1),
-            "count": self.count_loss_items(batch).reshape(1),
-        }
+        loss_sums, counts = example_losses(*self._shifted(model, batch))
+        return {"loss_sum": loss_sums, "count": counts}
 
     def compute_metrics(self, outputs: list[dict[str, Any]]) -> dict[str, float]:
         loss = sum(float(o["loss_sum"].sum()) for o in outputs)

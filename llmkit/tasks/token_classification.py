@@ -14,7 +14,7 @@ from datasets import DatasetDict
 
 from llmkit.errors import DataError
 from llmkit.metrics.functions import seqeval_scores
-from llmkit.models.loss import IGNORE_INDEX, token_losses
+from llmkit.models.loss import IGNORE_INDEX, example_losses
 from llmkit.tasks.batching import pad_token_batch
 from llmkit.tasks.finetune_common import (
     FinetuneTaskBase,
@@ -23,6 +23,7 @@ from llmkit.tasks.finetune_common import (
     tokenize_splits,
 )
 from llmkit.tasks.labels import LabelMap, label_source
+from llmkit.tasks.models import MODEL_CLASSES
 from llmkit.tasks.spec import FinetuneSpec
 
 
@@ -50,7 +51,7 @@ def align_labels(word_ids: list[int | None], word_labels: list[int], all_subword
 
 class TokenClassificationTask(PerTokenLabelLoss, FinetuneTaskBase):
     name = "token-classification"
-    auto_class_name = "AutoModelForTokenClassification"
+    auto_class_name = MODEL_CLASSES[name]
     peft_task_type = "TOKEN_CLS"
 
     def __init__(self, spec: FinetuneSpec):
@@ -147,7 +148,7 @@ class TokenClassificationTask(PerTokenLabelLoss, FinetuneTaskBase):
 
     def evaluate_batch(self, model, batch) -> dict[str, Any]:
         logits = self._logits(model, batch)
-        loss = token_losses(logits.float(), batch["labels"], "sum")
+        loss_sums, counts = example_losses(logits.float(), batch["labels"])
         # word-level predictions and references, read at first subwords; fixed width
         # (max_length) so batches from different processes gather into one tensor
         first = batch["first"].bool()
@@ -155,8 +156,8 @@ class TokenClassificationTask(PerTokenLabelLoss, FinetuneTaskBase):
         labels[~first] = IGNORE_INDEX
         preds = logits.argmax(-1).masked_fill(~first, IGNORE_INDEX)
         return {
-            "loss_sum": loss.reshape(1),
-            "count": self.count_loss_items(batch).reshape(1),
+            "loss_sum": loss_sums,
+            "count": counts,
             "predictions": _to_width(preds, self.max_length),
             "references": _to_width(labels, self.max_length),
         }

@@ -1,6 +1,8 @@
 """Validation for the loop and `llmkit eval`'s model mode: the task's metrics over a split,
 token-weighted by the task (loss sums and counts per example), gathered across processes."""
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import torch
@@ -20,21 +22,31 @@ def evaluate(acc, task, model, eval_loader, eval_collate, max_batches: int | Non
 def gather_outputs(
     acc, task, model, loader, collate, max_batches: int | None = None
 ) -> list[dict[str, Any]]:
-    """task.evaluate_batch over `loader` (or its first `max_batches` batches), each process
-    evaluating its shard; gather_for_metrics joins them in the loader's order and drops the
-    duplicates that pad the last batch. Every process gets every output, on the CPU."""
+    """task.evaluate_batch over `loader` (or its first `max_batches` batches), gathered by
+    `gather_batches`. Every process gets every output, on the CPU."""
     model.eval()
     collate.start(0)  # the same masks (MLM) at every validation
-    outputs = []
     # fork: validating must not move the training RNG (dropout draws stay as if it never ran)
     with torch.no_grad(), torch.random.fork_rng(devices=[]):
-        for i, batch in enumerate(loader):
-            gathered = acc.gather_for_metrics(task.evaluate_batch(model, batch))
-            outputs.append(_to_cpu(gathered))
-            if max_batches is not None and i + 1 >= max_batches:
-                loader.end()  # left early: unregister it from accelerate's state
-                break
+        outputs = gather_batches(acc, loader, partial(task.evaluate_batch, model), max_batches)
     model.train()
+    return outputs
+
+
+def gather_batches(
+    acc, loader, evaluate: Callable[[Any], Any], max_batches: int | None = None
+) -> list[Any]:
+    """`evaluate` over the batches of a prepared `loader` (or its first `max_batches`), each
+    process evaluating its shard; gather_for_metrics joins them in the loader's order and drops
+    the duplicates that pad the last batch, by row: `evaluate` gives one row per example
+    (tensors, or a list of picklable values). The one evaluation path of validation and
+    `llmkit eval`'s model mode."""
+    outputs = []
+    for i, batch in enumerate(loader):
+        outputs.append(_to_cpu(acc.gather_for_metrics(evaluate(batch))))
+        if max_batches is not None and i + 1 >= max_batches:
+            loader.end()  # left early: unregister it from accelerate's state
+            break
     return outputs
 
 
