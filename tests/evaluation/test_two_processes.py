@@ -5,12 +5,10 @@ processes and gathered back in order, the duplicates that pad the last share dro
 On this machine the two processes run on the CPU over gloo, one thread each."""
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 from code_problems import write_problems
+from two_processes import launch_two_processes
 
 PAIRS = [
     {"translation": {"en": "the king is dead", "ro": "regele a murit"}},
@@ -23,12 +21,7 @@ def _one_and_two_processes(cli, args: list, tmp_path) -> list[dict]:
     """scores.json of `llmkit eval ARGS` in this process, then under 2 processes."""
     one = cli(*args, "--output-dir", tmp_path / "one")
     assert one.exit_code == 0, one.output
-    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu",
-              "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
-              "--dynamo_backend", "no", "-m", "llmkit", *map(str, args),
-              "--output-dir", str(tmp_path / "two")]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(launch, capture_output=True, text=True, env=env, timeout=300)
+    done = launch_two_processes(*args, "--output-dir", tmp_path / "two")
     assert done.returncode == 0, done.stderr[-3000:]
     return [json.loads((tmp_path / d / "scores.json").read_text()) for d in ("one", "two")]
 
