@@ -1,6 +1,6 @@
 """`llmkit run --dry-run` shows the plan and checks each stage it can, writing nothing."""
 
-from conftest import write_pipeline
+from pipeline_helpers import write_pipeline
 
 
 def test_dry_run_prints_the_plan_and_writes_nothing(cli, tiny, one_thread):

@@ -5,7 +5,7 @@ skipped only when its config, inputs and upstream outputs are unchanged, and --f
 from pathlib import Path
 
 import pytest
-from conftest import write_pipeline
+from pipeline_helpers import write_pipeline
 
 from llmkit.config.pipeline import load_pipeline
 from llmkit.errors import ConfigError

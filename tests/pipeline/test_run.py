@@ -9,7 +9,7 @@ import shlex
 import pytest
 import transformers
 import yaml
-from conftest import write_pipeline
+from pipeline_helpers import write_pipeline
 
 from llmkit.config.load import load_config
 from llmkit.config.stages import schema_for

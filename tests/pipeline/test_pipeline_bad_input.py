@@ -2,7 +2,7 @@
 exit code 2, nothing written."""
 
 import pytest
-from conftest import write_pipeline
+from pipeline_helpers import write_pipeline
 
 
 def _refused(cli, root, pipeline, *args):

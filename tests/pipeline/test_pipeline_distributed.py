@@ -5,7 +5,7 @@ a failing stage on the first process stops both."""
 import json
 
 import transformers
-from conftest import write_pipeline
+from pipeline_helpers import write_pipeline
 from two_processes import launch_two_processes
 
 
