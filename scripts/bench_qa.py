@@ -12,7 +12,9 @@ The Trainer is set up as transformers' examples/pytorch/question-answering/run_q
 prepare_train_features / prepare_validation_features pad every window to max_length 384 (the
 default pad_to_max_length), default_data_collator, and utils_qa.py's postprocess_qa_predictions
 (n_best_size 20, max_answer_length 30, version_2_with_negative, null_score_diff_threshold 0.0),
-re-implemented below as the example writes them. llmkit pads each batch to its longest window.
+re-implemented below as the example writes them. llmkit pads each batch to its longest window
+and, its default for QA, groups windows of similar length (batching.group_by_length, windows of
+4 batches; `--llmkit-set batching.group_by_length=false` for random batches).
 Both sides are scored with llmkit.metrics.squad, the official SQuAD v2.0 logic (`evaluate`'s
 squad_v2 metric needs a hub download).
 
@@ -27,7 +29,7 @@ ratios.
 
     python scripts/bench_qa.py                      # 1 epoch, batch 16, seeds 42,43
     python scripts/bench_qa.py --epochs 3 --seeds 42,43,44
-    python scripts/bench_qa.py --llmkit-set batching.group_by_length=true
+    python scripts/bench_qa.py --llmkit-set batching.group_by_length=false
 
 Ends with: RESULT qa_speedup=<median> qa_speedup_min=… qa_speedup_max=…
 qa_speedup_vs_train_only=<median> f1=<llmkit mean>
@@ -308,7 +310,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seeds", default="42,43", help="comma-separated; one pair per seed")
     parser.add_argument(
         "--llmkit-set", action="append", default=[], metavar="KEY=VALUE",
-        help="override llmkit's config, as `llmkit finetune --set` (batching.group_by_length=true)",
+        help="override llmkit's config, as `llmkit finetune --set` (batching.group_by_length=false)",
     )  # fmt: skip
     parser.add_argument("--worker", choices=["trainer", "llmkit"])
     parser.add_argument("--seed", type=int, default=42, help="a worker's seed")

@@ -226,12 +226,16 @@ class BatchingConfig(Section):
     """How training examples are grouped into batches. Batches are always padded only to their
     own longest example (dynamic padding)."""
 
-    group_by_length: bool = False
+    group_by_length: bool | None = None
     """Put examples of similar length in the same batch (less padding, ~1.6× faster on SST-2)
     while keeping the order of batches random: shuffle, cut into windows of `window` batches,
-    sort each window by length, then shuffle the batches. Off by default: on SST-2 windows of 32
-    cost 2.1 ± 0.8 accuracy points over 10 seeds, and random batches tracked the Trainer's
-    training loss more closely than windows of 4 (BENCHMARKS.md, batching study)."""
+    sort each window by length, then shuffle the batches. Unset = the task's default: on for
+    question-answering, off for the rest. Off elsewhere because on SST-2 windows of 32 cost
+    2.1 ± 0.8 accuracy points over 10 seeds, and random batches tracked the Trainer's training
+    loss more closely than windows of 4 (BENCHMARKS.md, batching study). On for QA because its
+    windows are a long context's full max_length windows mixed with short ones: nearly every
+    random batch holds a full one and pads to ~max_length, so without grouping dynamic padding
+    saves little (SQuAD, windows of 4: 1.76× fewer padded tokens, equal F1; BENCHMARKS.md)."""
     window: int = Field(4, ge=1)
     """Batches per sorting window when group_by_length is on; larger = less padding but less
     random batches."""

@@ -218,6 +218,8 @@ class FinetuneTaskBase:
     auto_class_name = ""
     """The transformers AutoModelFor… class the task trains."""
     peft_task_type = ""
+    groups_by_length_by_default = False
+    """What `batching.group_by_length` unset means for this task (see BatchingConfig)."""
 
     def __init__(self, spec: FinetuneSpec):
         self.spec = spec
@@ -251,7 +253,10 @@ class FinetuneTaskBase:
 
     def train_sampler(self, dataset: Dataset, batch_size: int, seed: int):
         """The loop's sampler hook: length-grouped random batches, or None for a plain shuffle."""
-        if not self.spec.batching.group_by_length or "length" not in dataset.column_names:
+        group = self.spec.batching.group_by_length
+        if group is None:
+            group = self.groups_by_length_by_default
+        if not group or "length" not in dataset.column_names:
             return None
         return LengthGroupedSampler(
             dataset["length"], batch_size, seed, window=self.spec.batching.window

@@ -42,6 +42,7 @@ class QuestionAnsweringTask(FinetuneTaskBase):
     name = "question-answering"
     auto_class_name = MODEL_CLASSES[name]
     peft_task_type = "QUESTION_ANS"
+    groups_by_length_by_default = True  # full and short windows mixed: see BatchingConfig
 
     def __init__(self, spec: FinetuneSpec):
         super().__init__(spec)

@@ -195,7 +195,8 @@ def test_fixture_files_are_balanced():
 def test_batches_are_random_by_default_and_length_grouping_is_opt_in(
     tmp_path, masked_tokenizer_dir
 ):
-    """Length-grouped batches cost accuracy on SST-2 (BENCHMARKS.md): random unless asked."""
+    """Length-grouped batches cost accuracy on SST-2 (BENCHMARKS.md): random unless asked
+    (question answering alone groups by default, see its tests)."""
     data = {"train": fixture("sentiment_train.jsonl")}
     task = _task(tmp_path, masked_tokenizer_dir, data=data)
     prepared = task.prepare_data()

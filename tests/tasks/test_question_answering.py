@@ -10,6 +10,7 @@ import yaml
 from tasks.finetune_helpers import QUIET_TRAIN, TINY_ENCODER, fixture, make_config, splits
 
 from llmkit.errors import DataError
+from llmkit.tasks.batching import LengthGroupedSampler
 from llmkit.tasks.qa_spans import WindowSpans, answers_over_windows, best_window_spans
 from llmkit.tasks.question_answering import QuestionAnsweringTask
 from llmkit.tasks.spec import task_spec
@@ -54,6 +55,26 @@ def test_answer_only_in_a_later_window_labels_the_others_with_cls(tmp_path, mask
         assert CONTEXT[first:last] == "Juliet"
     for w in set(range(len(starts))) - set(labelled):
         assert starts[w] == ends[w] == batch["cls_index"][w] == 0
+
+
+def test_training_windows_are_length_grouped_unless_turned_off(tmp_path, masked_tokenizer_dir):
+    """A long context's full windows and the short ones would share nearly every random batch,
+    padding it to ~max_length: QA groups windows by length unless the config says false."""
+    short = {"context": "the king went home", "text": "", "start": 0}
+    rows = [_row(f"q{i}", **({} if i % 2 else short)) for i in range(6)]
+
+    def sampler(**batching):
+        cfg = make_config(
+            tmp_path, masked_tokenizer_dir, model=TINY_ENCODER, task=QA, max_length=32,
+            data={"train": "x"}, batching=batching,
+        )  # fmt: skip
+        task = QuestionAnsweringTask(task_spec(cfg))
+        train = task.tokenize_splits(splits(train=rows))["train"]
+        return task.train_sampler(train, batch_size=4, seed=0)
+
+    grouped = sampler()
+    assert isinstance(grouped, LengthGroupedSampler) and grouped.window == 4
+    assert sampler(group_by_length=False) is None
 
 
 def _spans(batch, start_logits, end_logits, n_best=20, max_answer_length=30):
