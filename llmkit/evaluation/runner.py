@@ -46,9 +46,16 @@ def run_eval(cfg: EvalConfig, force: bool = False) -> list[SystemResult]:
         from llmkit.evaluation.model import evaluate_model
 
         results = [evaluate_model(cfg, model_dir) for model_dir in cfg.models]
-        main_process = PartialState().is_main_process
+        processes = PartialState()
+        main_process = processes.is_main_process
     if main_process:
         print_table(results, cfg.data if not cfg.file_mode else None)
         write_outputs(results, cfg, force)
+    if not cfg.file_mode:
+        # As training's end_training does: a process group left to the interpreter's exit can
+        # abort a process there ("terminate called without an active exception", seen with 2
+        # gloo processes). No-op on one process, and inside `llmkit run`, which keeps its group.
+        processes.wait_for_everyone()
+        processes.destroy_process_group()
     check_gates(results, cfg.fail_under)
     return results
