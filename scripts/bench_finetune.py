@@ -41,14 +41,13 @@ import json
 import random
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import Run, interleave, ratio_spread, shared_data  # noqa: E402
+from benchlib import Run, interleave, ratio_spread, run_worker, shared_data  # noqa: E402
 
 DATA = shared_data() / "sst2"
 MODEL = {"family": "bert", "n_layers": 4, "hidden_size": 256, "n_heads": 4,
@@ -202,13 +201,7 @@ def worker(kind: str, work: Path, args) -> None:
 
 
 def spawn(kind: str, work: Path, argv: list[str]) -> dict:
-    cmd = [sys.executable, __file__, "--worker", kind, "--work", str(work), *argv]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("WORKER ")]
-    if proc.returncode or not lines:
-        sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
-        raise SystemExit(f"{kind} run failed (exit {proc.returncode})")
-    result = json.loads(lines[-1].removeprefix("WORKER "))
+    result = run_worker(__file__, kind, work, argv)
     print(f"  {kind:<7} {' '.join(argv[-2:])}: {result['seconds']:7.1f} s, dev accuracy "
           f"{result['accuracy']:.4f}", flush=True)  # fmt: skip
     return result

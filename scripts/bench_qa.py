@@ -40,7 +40,6 @@ import argparse
 import collections
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -49,7 +48,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import Run, interleave, ratio_spread, shared_data  # noqa: E402
+from benchlib import Run, interleave, ratio_spread, run_worker, shared_data  # noqa: E402
 
 SQUAD = shared_data() / "squad" / "squad2_dev_first5articles.json"
 HELD_OUT = "Victoria_(Australia)"
@@ -289,13 +288,7 @@ def worker(kind: str, work: Path, args) -> None:
 
 
 def spawn(kind: str, work: Path, argv: list[str]) -> dict:
-    cmd = [sys.executable, __file__, "--worker", kind, "--work", str(work), *argv]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("WORKER ")]
-    if proc.returncode or not lines:
-        sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
-        raise SystemExit(f"{kind} run failed (exit {proc.returncode})")
-    result = json.loads(lines[-1].removeprefix("WORKER "))
+    result = run_worker(__file__, kind, work, argv)
     train = f" (train() {result['train_seconds']:.1f} s)" if "train_seconds" in result else ""
     print(f"  {kind:<7} {' '.join(argv[-2:])}: {result['seconds']:7.1f} s{train}, EM "
           f"{result['exact']:.2f}, F1 {result['f1']:.2f}", flush=True)  # fmt: skip

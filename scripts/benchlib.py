@@ -9,10 +9,12 @@ the spread of the pairs shows how much the load moved them.
 The scripts are not a package; each puts this directory on sys.path and imports `benchlib`.
 """
 
+import json
 import os
 import platform
 import statistics
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -47,6 +49,19 @@ class Spread:
     def figures(self, key: str) -> dict[str, float]:
         """RESULT keys: `key` is the median, `key_min` / `key_max` the spread."""
         return {key: self.median, f"{key}_min": self.low, f"{key}_max": self.high}
+
+
+def run_worker(script: str, kind: str, work: Path, argv: list[str]) -> dict:
+    """Run `script --worker KIND --work WORK ARGV` in a fresh process (its own imports, caches
+    and peak memory) and return the JSON it printed on its last `WORKER {...}` line; a failed
+    worker stops the bench with its output."""
+    cmd = [sys.executable, script, "--worker", kind, "--work", str(work), *argv]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("WORKER ")]
+    if proc.returncode or not lines:
+        sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
+        raise SystemExit(f"{kind} run failed (exit {proc.returncode})")
+    return json.loads(lines[-1].removeprefix("WORKER "))
 
 
 def ratio_spread(numerators: Sequence[float], denominators: Sequence[float]) -> Spread:
