@@ -3,9 +3,10 @@
 Why it is fast: prompts are tokenized once, sorted by length and generated in batches, so each
 batch pads only to its own longest prompt (see `length_batches`); `model.generate` keeps the KV
 cache, written in place (llmkit.models.kv_cache), and GPT-2's GELU runs in place
-(llmkit.models.activations); both compute exactly what the model computes, so outputs do not
-change. Decoder-only models are padded on the left so every prompt ends where generation starts. Outputs come back in input
-order. Sampling is seeded inside a forked RNG, so calling this in the middle of training neither
+(llmkit.models.activations); on a multi-core CPU two greedy batches are in flight at once
+(llmkit.models.batch_threads). All compute exactly what the model computes, so outputs do not
+change. Decoder-only models are padded on the left so every prompt ends where generation starts.
+Outputs come back in input order. Sampling is seeded inside a forked RNG, so calling this in the middle of training neither
 depends on nor disturbs the training RNG.
 """
 
@@ -25,6 +26,7 @@ from llmkit.config.generate import GenerateConfig, GenerationSettings
 from llmkit.config.load import save_resolved_config
 from llmkit.errors import CheckpointError, ConfigError, DataError
 from llmkit.models.activations import in_place_activations
+from llmkit.models.batch_threads import map_in_flight, worker_count
 from llmkit.models.build import from_pretrained
 from llmkit.models.decoding import generation_config
 from llmkit.models.kv_cache import CACHE_ARGUMENT, preallocated_cache
@@ -135,23 +137,32 @@ def generate_texts(
     if left:
         _check_context(model, ids, settings)
     gen_config = generation_config(model, tokenizer, settings)
-    outputs: list[str] = [""] * len(ids)
-    device = model.device
+    batches = length_batches([len(seq) for seq in ids], batch_size)
+    # padded here, decoded below: only this thread touches the tokenizer
+    padded = [
+        tokenizer.pad(
+            {"input_ids": [ids[i] for i in chunk]},
+            padding_side="left" if left else "right",
+            return_tensors="pt",
+        ).to(model.device)
+        for chunk in batches
+    ]
+
+    def run(batch) -> torch.Tensor:
+        return model.generate(
+            **batch, generation_config=gen_config, **_cache_argument(model, batch, gen_config)
+        )
+
+    workers = worker_count(model.device, not gen_config.do_sample, len(batches))
     with _inference(model, settings.seed):
-        for chunk in length_batches([len(seq) for seq in ids], batch_size):
-            batch = tokenizer.pad(
-                {"input_ids": [ids[i] for i in chunk]},
-                padding_side="left" if left else "right",
-                return_tensors="pt",
-            ).to(device)
-            generated = model.generate(
-                **batch, generation_config=gen_config, **_cache_argument(model, batch, gen_config)
-            )
-            if left:
-                generated = generated[:, batch["input_ids"].shape[1] :]
-            texts = tokenizer.batch_decode(generated, skip_special_tokens=True)
-            for i, text in zip(chunk, texts, strict=True):
-                outputs[i] = text
+        generated = map_in_flight(run, padded, workers)
+    outputs: list[str] = [""] * len(ids)
+    for chunk, batch, tokens in zip(batches, padded, generated, strict=True):
+        if left:
+            tokens = tokens[:, batch["input_ids"].shape[1] :]
+        texts = tokenizer.batch_decode(tokens, skip_special_tokens=True)
+        for i, text in zip(chunk, texts, strict=True):
+            outputs[i] = text
     return outputs
 
 
