@@ -76,6 +76,9 @@ def generate_shared_out(
     """generate_texts over `prompts` in its length-sorted batches, the batches shared out across
     processes; in the order of `prompts`. Batch i samples with seed generation.seed + i, so the
     outputs do not depend on how many processes ran them."""
+    if acc.num_processes == 1 and not settings.do_sample:
+        # The same batches, and no seeds to keep apart: generate_texts keeps two in flight.
+        return generate_texts(model, tokenizer, prompts, settings, batch_size)
     units = prompt_batches(model, tokenizer, prompts, settings, batch_size)
 
     def work(index: int, unit: list[int]) -> list[str]:
