@@ -114,9 +114,7 @@ def _refused(cli, root, pipeline, *args) -> str:
         ("input_file", "missing.jsonl", "stages.gen.input_file: missing.jsonl does not exist"),
     ],
 )
-def test_a_broken_generate_section_is_refused_before_any_stage_runs(
-    cli, tiny, key, value, shown
-):
+def test_a_broken_generate_section_is_refused_before_any_stage_runs(cli, tiny, key, value, shown):
     root, pipeline = tiny
     pipeline = _generating(root, pipeline)
     pipeline["stages"]["gen"][key] = value
