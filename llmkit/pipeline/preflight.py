@@ -1,8 +1,9 @@
 """`llmkit run --dry-run`: each stage that would run is checked by its own command's checks,
 where its inputs exist already: a training stage by its --dry-run (one optimizer step, nothing
 written), an export by reading its source model, a generate stage by reading its prompts and
-model and fitting each prompt plus its new tokens into the model's context; every stage's output by a writability check.
-A stage whose input an earlier stage has yet to write is checked only as far as that allows."""
+model and fitting each prompt plus its new tokens into the model's context; every stage's
+output by a writability check. A stage whose input an earlier stage has yet to write is checked
+only as far as that allows."""
 
 from rich.console import Console
 
