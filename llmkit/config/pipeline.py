@@ -23,8 +23,8 @@ from llmkit.errors import ConfigError
 
 REFERENCE = re.compile(r"\$\{([^}]*)\}")
 STAGE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
-RUNNABLE = tuple(s for s in STAGE_SCHEMAS if s not in ("pipeline", "generate"))
-"""Stage types a pipeline runs (generate is interactive or prompt-driven: not a pipeline step)."""
+RUNNABLE = tuple(s for s in STAGE_SCHEMAS if s != "pipeline")
+"""Stage types a pipeline runs."""
 
 
 class PipelineConfig(Section):
@@ -62,7 +62,7 @@ class PipelineStage:
 
     name: str
     kind: str
-    """Its stage type: tokenizer, preprocess, pretrain, finetune, eval or export."""
+    """Its stage type: tokenizer, preprocess, pretrain, finetune, eval, generate or export."""
     config: BaseModel
     """The section, references resolved, validated by the stage's own schema."""
     references: tuple[str, ...]
@@ -94,6 +94,7 @@ def resolve_stages(
         section = _with_default_output(kind, section, Path(cfg.output_dir) / name)
         section = _substitute(section, resolved, f"{source}: stages.{name}")
         config = _validate_section(name, kind, section, source, overrides)
+        _check_runs_unattended(name, kind, config, source)
         resolved[name] = config.model_dump(mode="json")
         refs = tuple(dict.fromkeys(target.split(".")[0] for _, target in found[name]))
         stages.append(PipelineStage(name, kind, config, refs))
@@ -216,6 +217,27 @@ def _validate_section(
     except ValidationError as e:
         lines = format_validation_error(e, schema, "\0", own).splitlines()
         raise ConfigError("\n".join(_prefixed(line, source, prefix) for line in lines)) from None
+
+
+def _check_runs_unattended(name: str, kind: str, config: BaseModel, source: str) -> None:
+    """What `llmkit generate` takes from its command line, a pipeline's section must hold: a
+    model, prompts, and a directory for the generations (the report and the next run read it)."""
+    if kind != "generate":
+        return
+    where = f"{source}: stages.{name}"
+    if config.model is None:
+        raise ConfigError(
+            f"{where}.model: required in a pipeline", "name a model directory, e.g. ${sft}"
+        )
+    if not config.prompts and config.input_file is None:
+        raise ConfigError(
+            f"{where}: no prompts", "give prompts: [...] or input_file: FILE (.txt or .jsonl)"
+        )
+    if config.output_dir is None:
+        raise ConfigError(
+            f"{where}.output_dir: a pipeline's generate stage writes generations.jsonl",
+            "name a directory, or leave the key out for the pipeline's default",
+        )
 
 
 def _prefixed(line: str, source: str, prefix: str) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from llmkit.config.pipeline import PipelineStage
-from llmkit.errors import ConfigError
+from llmkit.errors import ConfigError, DataError
 from llmkit.outputs import is_empty_dir
 from llmkit.pipeline.state import (
     changed_keys,
@@ -25,6 +25,9 @@ from llmkit.pipeline.state import (
 )
 
 TRAINING = ("pretrain", "finetune")
+TEXT_KEYS = ("prompts",)
+"""Top-level keys whose strings are text to work on, never paths (generate's prompts: a prompt
+that happens to name a file, or holds a '*', is not an input file)."""
 
 
 @dataclass(frozen=True)
@@ -86,7 +89,7 @@ def stage_inputs(
     file, directory or glob counts: a file by its content, a directory by its files' names,
     sizes and times, an earlier stage's output by the fingerprint recorded at its completion."""
     config = config_view(stage.config)
-    for key in ("output_dir", "output"):
+    for key in ("output_dir", "output", *TEXT_KEYS):
         config.pop(key, None)
     inputs: dict[str, str] = {}
     uses = list(stage.references)
@@ -136,6 +139,8 @@ def build_plan(
         inputs, uses = stage_inputs(stage, stages[:i], state)
         action, reason = _decide(stage, i, names, inputs, uses, plans, state, selection)
         plans.append(StagePlan(stage, action, reason, uses))
+        if action != "skip":
+            _check_prompt_file(stage, stages[:i])
     _check_skipped_inputs_exist(plans, state)
     return plans
 
@@ -203,6 +208,18 @@ def _check_skipped_inputs_exist(plans: list[StagePlan], state: dict[str, dict[st
                     f"({used.reason}) and has no completed output",
                     f"run the pipeline without --only/--from, or with --from {name}",
                 )
+
+
+def _check_prompt_file(stage: PipelineStage, earlier: list[PipelineStage]) -> None:
+    """A generate stage reads its prompt file only when its turn comes: a missing one is
+    refused before the stages ahead of it train for minutes, unless an earlier stage writes it."""
+    path = stage.config.input_file if stage.kind == "generate" else None
+    if path is None or Path(path).is_file() or _owner(Path(path), earlier) is not None:
+        return
+    raise DataError(
+        f"stages.{stage.name}.input_file: {path} does not exist; nothing was run",
+        "name a .txt (one prompt per line) or .jsonl file",
+    )
 
 
 def check_owned_outputs(plans: list[StagePlan], state: dict[str, dict[str, Any]]) -> None:

@@ -1,11 +1,13 @@
 """`llmkit run --dry-run`: each stage that would run is checked by its own command's checks,
 where its inputs exist already: a training stage by its --dry-run (one optimizer step, nothing
-written), an export by reading its source model; every stage's output by a writability check.
-A stage whose input an earlier stage has yet to write is checked only as far as that allows."""
+written), an export by reading its source model, a generate stage by reading its prompts and
+model and fitting each prompt plus its new tokens into the model's context; every stage's
+output by a writability check. A stage whose input an earlier stage has yet to write is checked
+only as far as that allows."""
 
 from rich.console import Console
 
-from llmkit.errors import UserError
+from llmkit.errors import ConfigError, UserError
 from llmkit.pipeline.plan import TRAINING, StagePlan
 from llmkit.writable import require_writable_dir
 
@@ -46,3 +48,17 @@ def _check(plan: StagePlan) -> None:
         from llmkit.export.source import resolve_source
 
         resolve_source(cfg.source)
+    elif kind == "generate":
+        _check_generate(cfg)
+
+
+def _check_generate(cfg) -> None:
+    """What `llmkit generate` would refuse after loading: no prompts, a model that cannot
+    generate, a prompt too long for the model's context."""
+    from llmkit.generation import load_generator, prompt_batches, read_prompts
+
+    prompts = read_prompts(cfg)
+    if not prompts:
+        raise ConfigError(f"input_file {cfg.input_file} holds no prompts")
+    model, tokenizer = load_generator(cfg.model, cfg.device)
+    prompt_batches(model, tokenizer, prompts, cfg.generation, cfg.batch_size)

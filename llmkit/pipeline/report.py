@@ -63,15 +63,16 @@ def stage_summary(plan: StagePlan, record: dict[str, Any], pipeline_dir: Path) -
         summary.update(_vocabulary(Path(out)))
     elif stage.kind == "preprocess":
         summary.update(_token_counts(Path(out)))
+    elif stage.kind == "generate":
+        summary.update(_generations(Path(out)))
     return summary
 
 
 def _command(kind: str, config: Path, output_dir: str | None) -> str:
     """The stage's own command on its resolved config; into a new directory, since its own
     command would not replace the pipeline's output without --force."""
-    command = (
-        f"llmkit export --config {config}" if kind == "export" else f"{command_name(kind)} {config}"
-    )
+    takes_option = kind in ("export", "generate")  # their argument is a source, not a config
+    command = f"{command_name(kind)} {'--config ' if takes_option else ''}{config}"
     return command if output_dir is None else f"{command} --set output_dir={output_dir}-again"
 
 
@@ -93,6 +94,41 @@ def _token_counts(directory: Path) -> dict[str, Any]:
     return {
         "tokens": {name: split["tokens"] for name, split in splits.items() if "tokens" in split}
     }
+
+
+SHOWN_GENERATIONS = 3
+PROMPT_CHARS, OUTPUT_CHARS = 100, 200
+"""How much of each generation the report shows; generations.jsonl holds them all."""
+
+
+def _generations(directory: Path) -> dict[str, Any]:
+    """How many generations the stage wrote, and the first few (prompt, output), shortened."""
+    path = directory / "generations.jsonl"
+    if not path.is_file():
+        return {}
+    with open(path, encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    first = [
+        {
+            "prompt": _shorten(r["prompt"], PROMPT_CHARS),
+            "output": _shorten(r["output"], OUTPUT_CHARS),
+        }
+        for r in rows[:SHOWN_GENERATIONS]
+    ]
+    return {"generations": len(rows), "first_generations": first}
+
+
+def _shorten(text: str, limit: int) -> str:
+    """One line (newlines shown as ⏎) of at most about `limit` characters, cut at a space when
+    one is near the end."""
+    text = text.replace("\r\n", "\n").replace("\n", "⏎")
+    if len(text) <= limit:
+        return text
+    cut = text[:limit]
+    space = cut.rfind(" ")
+    if space > limit * 3 // 4:
+        cut = cut[:space]
+    return cut.rstrip() + " …"
 
 
 def _training_figures(run_dir: Path, pipeline_dir: Path, name: str) -> dict[str, Any]:
@@ -160,6 +196,8 @@ def key_figures(summary: dict[str, Any]) -> str:
         parts.append(f"{Path(system).name}: {shown}" if len(summary["scores"]) > 1 else shown)
     for name, size in summary.get("files", {}).items():
         parts.append(f"{name} {_size(size)}")
+    if "generations" in summary:
+        parts.append(f"{summary['generations']} generations")
     return " · ".join(parts)
 
 
@@ -210,6 +248,7 @@ def _markdown(cfg: PipelineConfig, summaries: list[dict[str, Any]]) -> str:
         if "loss_curve" in s:
             lines += ["", f"![loss curve of {s['stage']}]({s['loss_curve']})"]
         lines += _score_table(s.get("scores", {}))
+        lines += _generation_table(s)
         if s.get("files"):
             lines += ["", "| file | size |", "|---|---|"]
             lines += [f"| {name} | {_size(size)} |" for name, size in s["files"].items()]
@@ -227,6 +266,22 @@ def _score_table(scores: dict[str, dict[str, float]]) -> list[str]:
         cells = [_cell(m.get(name)) for m in scores.values()]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return lines
+
+
+def _generation_table(summary: dict[str, Any]) -> list[str]:
+    first = summary.get("first_generations")
+    if not first:
+        return []
+    lines = ["", f"The first {len(first)} of {summary['generations']} generations (all of them in "
+             f"`{Path(summary['output_dir']) / 'generations.jsonl'}`):", "",
+             "| prompt | output |", "|---|---|"]  # fmt: skip
+    for row in first:
+        lines.append(f"| {_text_cell(row['prompt'])} | {_text_cell(row['output'])} |")
+    return lines
+
+
+def _text_cell(text: str) -> str:
+    return text.replace("|", "\\|") if text.strip() else "*(empty)*"
 
 
 def _cell(value: Any) -> str:

@@ -270,6 +270,10 @@ def _call_stage_function(plan: StagePlan) -> None:
         from llmkit.evaluation.runner import run_eval
 
         run_eval(cfg, force=replace)
+    elif kind == "generate":
+        from llmkit.generation import run_generate
+
+        run_generate(cfg, force=replace)
     elif kind == "export":
         from llmkit.export.run import run_export
 

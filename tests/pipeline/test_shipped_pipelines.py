@@ -28,12 +28,18 @@ def test_shipped_pipeline_resolves_and_plans(path, monkeypatch, tmp_path):
         data = getattr(stage.config, "data", None)
         files = [getattr(data, split, None) for split in ("train", "validation")]
         files += [stage.config.data] if isinstance(data, str) else []
+        files += [getattr(stage.config, "input_file", None)]  # a generate stage's prompts
         for name in [f for f in files if isinstance(f, str)]:
             assert (REPO / name).is_file() or name.startswith(str(out)), f"{stage.name}: {name}"
 
 
-def test_the_main_pipeline_ends_in_hf_and_gguf_exports():
+def test_the_main_pipeline_answers_shipped_prompts_and_ends_in_hf_and_gguf_exports():
     _, stages = load_pipeline(REPO / "configs" / "pipelines" / "tiny-gpt.yaml")
     kinds = [s.kind for s in stages]
-    assert kinds == ["tokenizer", "preprocess", "pretrain", "finetune", "eval", "export", "export"]
+    assert kinds == ["tokenizer", "preprocess", "pretrain", "finetune", "eval", "generate",
+                     "export", "export"]  # fmt: skip
     assert {s.config.format for s in stages if s.kind == "export"} == {"hf", "gguf"}
+    generate = next(s for s in stages if s.kind == "generate")
+    assert generate.references == ("sft",)
+    prompts = (REPO / generate.config.input_file).read_text(encoding="utf-8").splitlines()
+    assert 0 < len(prompts) <= 8  # a handful: the main job stays a few minutes
