@@ -35,6 +35,18 @@ def bert_tagger_dir(tmp_path_factory, masked_tokenizer_dir, tiny_model):
 
 
 @pytest.fixture(scope="session")
+def bert_qa_dir(tmp_path_factory, masked_tokenizer_dir, tiny_model):
+    out = tmp_path_factory.mktemp("bert_qa")
+    return tiny_model("bert", "AutoModelForQuestionAnswering", masked_tokenizer_dir, out)
+
+
+@pytest.fixture(scope="session")
+def bert_choice_dir(tmp_path_factory, masked_tokenizer_dir, tiny_model):
+    out = tmp_path_factory.mktemp("bert_choice")
+    return tiny_model("bert", "AutoModelForMultipleChoice", masked_tokenizer_dir, out)
+
+
+@pytest.fixture(scope="session")
 def gpt2_dir(tmp_path_factory, causal_tokenizer_dir, tiny_model):
     return tiny_model(
         "gpt2", "AutoModelForCausalLM", causal_tokenizer_dir, tmp_path_factory.mktemp("gpt2")
