@@ -16,8 +16,8 @@ def _run(out, batch: dict) -> dict:
     return dict(zip(names, sess.run(None, batch), strict=True))
 
 
-def test_qa_export_returns_start_and_end_logits_as_pytorch(exported, bert_qa_dir):
-    out, output = exported("bert_qa_dir", "onnx")
+def test_qa_export_returns_start_and_end_logits_as_pytorch(exported, qa_run_dir):
+    out, output = exported("qa_run_dir", "onnx")
     assert "largest |logit difference|" in output
     info = json.loads((out / "onnx_export.json").read_text())
     assert info["outputs"]["model"] == ["start_logits", "end_logits"]
@@ -29,7 +29,7 @@ def test_qa_export_returns_start_and_end_logits_as_pytorch(exported, bert_qa_dir
     batch = tokenizer(questions, contexts, padding=True, return_tensors="np")  # batch 3, len != 8
     assert batch["input_ids"].shape[1] != 8
     got = _run(out, dict(batch))
-    model = transformers.AutoModelForQuestionAnswering.from_pretrained(bert_qa_dir)
+    model = transformers.AutoModelForQuestionAnswering.from_pretrained(qa_run_dir)
     with torch.no_grad():
         expected = model(**{k: torch.from_numpy(v) for k, v in batch.items()})
     for name in ("start_logits", "end_logits"):
@@ -37,8 +37,8 @@ def test_qa_export_returns_start_and_end_logits_as_pytorch(exported, bert_qa_dir
         assert np.abs(got[name] - getattr(expected, name).numpy()).max() < 1e-4
 
 
-def test_multiple_choice_export_takes_any_batch_choices_and_length(exported, bert_choice_dir):
-    out, output = exported("bert_choice_dir", "onnx", "--quantize", "int8")
+def test_multiple_choice_export_takes_any_batch_choices_and_length(exported, choice_run_dir):
+    out, output = exported("choice_run_dir", "onnx", "--quantize", "int8")
     assert "top-1 agreement" in output and (out / "model.int8.onnx").is_file()
     sess = ort.InferenceSession(str(out / "model.onnx"))
     assert sess.get_inputs()[0].shape == ["batch", "choices", "sequence"]
@@ -50,7 +50,7 @@ def test_multiple_choice_export_takes_any_batch_choices_and_length(exported, ber
     flat = tokenizer([premise] * 10, endings * 2, padding=True, return_tensors="np")
     batch = {k: v.reshape(2, 5, -1) for k, v in flat.items()}  # 2 questions × 5 choices
     got = _run(out, batch)["logits"]
-    model = transformers.AutoModelForMultipleChoice.from_pretrained(bert_choice_dir)
+    model = transformers.AutoModelForMultipleChoice.from_pretrained(choice_run_dir)
     with torch.no_grad():
         expected = model(**{k: torch.from_numpy(v) for k, v in batch.items()}).logits.numpy()
     assert got.shape == (2, 5)
