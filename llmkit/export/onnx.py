@@ -1,7 +1,8 @@
-"""onnx format: torch.onnx.export(dynamo=True) with dynamic batch and sequence axes, then checked
-by the command itself: onnxruntime and PyTorch run the same inputs of several shapes (none of
-them the export shape) and the largest absolute logit difference must stay within
-onnx.tolerance, else the export fails (exit 1) and nothing is left behind.
+"""onnx format: torch.onnx.export(dynamo=True) with dynamic batch and sequence axes (and choices,
+for multiple choice), then checked by the command itself: onnxruntime and PyTorch run the same
+inputs of several shapes (none of them the export shape) and the largest absolute difference of
+any output must stay within onnx.tolerance, else the export fails (exit 1) and nothing is left
+behind.
 
 The directory holds model.onnx (seq2seq: encoder.onnx + decoder.onnx), model.int8.onnx with
 --quantize int8, config.json (labels), the tokenizer, generation_config.json and
@@ -191,7 +192,7 @@ def verify(graph: Graph, path: Path, shapes) -> float:
             if e.shape != g.shape:
                 raise VerificationFailed(
                     f"onnx: {path.name} returned shape {g.shape}, PyTorch {tuple(e.shape)}, "
-                    f"for inputs of batch {batch} and length {length}; the export was removed"
+                    f"for inputs of shape {tuple(example[0].shape)}; the export was removed"
                 )
             worst = max(worst, float(np.abs(e.numpy() - g).max()))
     return worst

@@ -9,18 +9,21 @@ import pytest
 from tests.tasks.finetune_helpers import fixture
 
 
-def _torch_and_onnx(cli, model, export, data, scores) -> tuple[dict, dict]:
-    result = cli("eval", "--model", model, "--model", export, "--data", data, "--output", scores)
+def _systems(cli, models: list, data, scores) -> list[dict]:
+    """Each model's scores.json entry, scored side by side by `llmkit eval`."""
+    flags = [arg for model in models for arg in ("--model", model)]
+    result = cli("eval", *flags, "--data", data, "--output", scores)
     assert result.exit_code == 0, result.output
-    torch_s, onnx_s = json.loads(scores.read_text())["systems"]
-    return torch_s, onnx_s
+    return json.loads(scores.read_text())["systems"]
 
 
 def test_multiple_choice_accuracy_and_loss_equal_pytorch(cli, exported, choice_run_dir, tmp_path):
     out, _ = exported("choice_run_dir", "onnx", "--quantize", "int8")
-    torch_s, onnx_s = _torch_and_onnx(
-        cli, choice_run_dir, out, fixture("swag_validation.csv"), tmp_path / "scores.json"
+    models = [choice_run_dir, out, out / "model.int8.onnx"]
+    torch_s, onnx_s, int8_s = _systems(
+        cli, models, fixture("swag_validation.csv"), tmp_path / "scores.json"
     )
+    assert 0.0 <= int8_s["metrics"]["accuracy"] <= 1.0  # the int8 graph runs on 4 choices too
     assert onnx_s["model"]["task"] == "multiple-choice"  # inferred from the export's config
     assert onnx_s["model"]["finetune_settings"] == torch_s["model"]["finetune_settings"]
     assert torch_s["metrics"]["loss"] != pytest.approx(math.log(4))  # not uniform choices
@@ -34,7 +37,7 @@ def test_qa_exact_match_f1_and_loss_equal_pytorch(cli, exported, qa_run_dir, tmp
     squad["data"] = [a for a in squad["data"] if a["title"] == "Corla_Hills"]
     held_out = tmp_path / "corla.json"
     held_out.write_text(json.dumps(squad))
-    torch_s, onnx_s = _torch_and_onnx(cli, qa_run_dir, out, held_out, tmp_path / "scores.json")
+    torch_s, onnx_s = _systems(cli, [qa_run_dir, out], held_out, tmp_path / "scores.json")
     assert onnx_s["model"]["task"] == "question-answering"
     # the run's windows (max_length 96) and QA options (doc_stride 16, which the default 128
     # would not fit in), read from the training config the export keeps
