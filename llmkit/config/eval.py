@@ -25,14 +25,14 @@ MetricName = Literal[
 ]  # fmt: skip
 TaskName = Literal[
     "perplexity", "seq2seq", "sft", "classification", "token-classification", "code",
-    "multiple-choice", "question-answering",
+    "multiple-choice", "question-answering", "mlm-nsp",
 ]  # fmt: skip
 
 SCORE_NAMES = frozenset(
     {"bleu", "chrf", "ter", "rouge1", "rouge2", "rougeL", "rougeLsum", "exact_match",
      "accuracy", "precision", "recall", "f1", "mcc", "subset_accuracy", "pearson", "spearman",
      "mse", "perplexity", "loss", "exact", "HasAns_exact", "HasAns_f1", "NoAns_exact",
-     "NoAns_f1"}
+     "NoAns_f1", "mlm_loss", "nsp_loss", "nsp_accuracy"}
 )  # fmt: skip
 """Every score a gate can name, besides pass@<k> (e.g. pass@1) of code evaluation."""
 
@@ -45,6 +45,7 @@ DEFAULT_METRICS: dict[str, list[str]] = {
     "code": ["pass_at_k"],
     "multiple-choice": ["classification"],
     "question-answering": ["squad"],
+    "mlm-nsp": ["perplexity"],
 }
 
 
@@ -73,6 +74,18 @@ class PerplexityOptions(Section):
     context_length - stride tokens of context carried over. null = context_length // 2."""
 
 
+class MaskedLMOptions(Section):
+    """Task mlm-nsp: how the documents of the data are cut into the segments sentence pairs are
+    drawn from. null reuses the pretraining run's setting (its llmkit_config.yaml, or its
+    preprocess output's), else the default in brackets."""
+
+    segments: Literal["sentence", "line"] | None = None
+    """A segment per sentence or per line, as preprocess's `segments:` [sentence]."""
+    text_unit: Literal["line", "paragraph", "file"] | None = None
+    """For .txt data: a document per line, per blank-line-separated paragraph, or per file
+    [line]."""
+
+
 class EvalConfig(Section):
     stage: Literal["eval"] = "eval"
     output_dir: str | None = None
@@ -99,8 +112,9 @@ class EvalConfig(Section):
     """Model mode: model directories (several are scored side by side)."""
     task: TaskName | None = None
     """Model mode: perplexity (causal LM), seq2seq or sft (generation), classification,
-    token-classification, multiple-choice, question-answering. null infers seq2seq/perplexity
-    from the model's architecture. The old
+    token-classification, multiple-choice, question-answering, mlm-nsp (masked LM perplexity and
+    next-sentence accuracy of a BERT pretrained with task.nsp). null infers it from the model's
+    architecture. The old
     name of sft, causal, still works with a deprecation warning."""
     data: str | None = None
     """Model mode: the evaluation data (a file, glob or `save_to_disk` directory)."""
@@ -117,12 +131,14 @@ class EvalConfig(Section):
     a finetuned model reuses its task.source_prefix."""
     max_length: int | None = Field(None, ge=2)
     """classification / token-classification: truncate inputs to this many tokens (counted and
-    reported). null reuses the finetune run's max_length, else the model's maximum positions."""
+    reported). null reuses the finetune run's max_length, else the model's maximum positions.
+    mlm-nsp: the longest sentence pair; null reuses the pretraining run's block_size."""
     max_examples: int | None = Field(None, ge=1)
     """Evaluate the first N examples only; null evaluates all."""
     batch_size: int = Field(32, ge=1)
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
     perplexity: PerplexityOptions = Field(default_factory=PerplexityOptions)
+    masked_lm: MaskedLMOptions = Field(default_factory=MaskedLMOptions)
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     code: CodeEvalOptions = Field(default_factory=CodeEvalOptions)
     """Programs scored by running them: metric pass_at_k (file mode) or task code."""

@@ -9,9 +9,12 @@ from llmkit.data.sources import load_split
 from llmkit.errors import DataError
 
 
-def read_rows(cfg: EvalConfig):
-    """The evaluation data as a datasets.Dataset (first max_examples rows)."""
-    data = DataConfig(train=cfg.data, format=cfg.data_format, columns=cfg.columns)
+def read_rows(cfg: EvalConfig, text_unit: str = "line"):
+    """The evaluation data as a datasets.Dataset (first max_examples rows); a .txt file holds a
+    row per `text_unit`."""
+    data = DataConfig(
+        train=cfg.data, format=cfg.data_format, columns=cfg.columns, text_unit=text_unit
+    )
     rows = load_split(data, "train")
     if rows is None or len(rows) == 0:
         raise DataError(f"data: {cfg.data} holds no rows")

@@ -22,6 +22,7 @@ from llmkit.evaluation import onnx_backend
 from llmkit.evaluation.code_generation import evaluate_code_model
 from llmkit.evaluation.finetuned import with_finetune_settings
 from llmkit.evaluation.inputs import as_prompt, column, read_rows
+from llmkit.evaluation.masked_lm import evaluate_masked_lm
 from llmkit.evaluation.perplexity import perplexity
 from llmkit.evaluation.report import SystemResult
 from llmkit.evaluation.sharded import eval_accelerator, generate_shared_out, on_main_process
@@ -53,6 +54,7 @@ _EVAL_TASKS = {
     "clm": "perplexity",
     "multiple-choice": "multiple-choice",
     "question-answering": "question-answering",
+    "mlm-nsp": "mlm-nsp",
 }
 """The task that trained a model (llmkit.tasks.models) → how eval scores it by default."""
 
@@ -75,6 +77,7 @@ _ROLES = {
     "token-classification": ("words", "label"),
     "multiple-choice": ("premise", "ending_start", "endings", "label"),
     "question-answering": ("question", "context", "answer_text", "answer_start"),
+    "mlm-nsp": ("text",),
 }
 """The columns (data roles) each task reads."""
 
@@ -115,6 +118,8 @@ def evaluate_model(cfg: EvalConfig, model_dir: str) -> SystemResult:
     identity = {"path": str(model_dir), "model_type": config.model_type, "task": task}
     if task == "code":
         return evaluate_code_model(acc, cfg, model_dir, identity)
+    if task == "mlm-nsp":
+        return evaluate_masked_lm(acc, cfg, model_dir, config, identity)
     cfg, reused = with_finetune_settings(cfg, onnx_backend.settings_dir(model_dir))
     rows = read_rows(cfg)
     check_columns(cfg, rows, task, model_dir, reused)

@@ -1,7 +1,9 @@
 """An ONNX model (a directory written by `llmkit export --format onnx`, or one of its .onnx files)
 as a stand-in for a transformers model in model-mode evaluation: called like one, it runs
-onnxruntime and returns an object with `.logits` (a CPU torch tensor). Classification, token
-classification and perplexity only need logits for a batch, so they score it unchanged.
+onnxruntime and returns an object with the graph's outputs as attributes (CPU torch tensors):
+`.logits`, or `.start_logits` and `.end_logits` for extractive QA. Classification, token
+classification, multiple choice (inputs batch × choices × tokens), extractive QA and perplexity
+only need those for a batch, so their finetuning task objects score it unchanged.
 """
 
 from pathlib import Path
@@ -19,7 +21,13 @@ from llmkit.export.ort_runtime import (
     session,
 )
 
-ONNX_TASKS = ("classification", "token-classification", "perplexity")
+ONNX_TASKS = (
+    "classification",
+    "token-classification",
+    "multiple-choice",
+    "question-answering",
+    "perplexity",
+)
 
 
 def is_onnx(path: str) -> bool:
@@ -50,7 +58,8 @@ def check_task(path: str, task: str) -> None:
 
 
 class OnnxLogits(torch.nn.Module):
-    """Logits of a batch from onnxruntime; a causal LM's graph gets an empty cache."""
+    """Logits of a batch from onnxruntime; a causal LM's graph gets an empty cache, and its
+    returned cache (present.*) is not fetched."""
 
     def __init__(self, path: str):
         super().__init__()
@@ -61,6 +70,8 @@ class OnnxLogits(torch.nn.Module):
         file = Path(path) if Path(path).suffix == ".onnx" else directory / "model.onnx"
         self.session = session(file)
         self.input_names = [i.name for i in self.session.get_inputs()]
+        outputs = [o.name for o in self.session.get_outputs()]
+        self.output_names = [name for name in outputs if not name.startswith("present.")]
 
     @property
     def device(self) -> torch.device:
@@ -75,5 +86,10 @@ class OnnxLogits(torch.nn.Module):
         if self.info["kind"] == "causal":
             feed["position_ids"] = positions(mask, ids.shape[1])
             feed |= empty_past(self.info, ids.shape[0])
-        logits = self.session.run(["logits"], feed)[0]
-        return SimpleNamespace(logits=torch.from_numpy(logits))
+        outputs = self.session.run(self.output_names, feed)
+        return SimpleNamespace(
+            **{
+                name: torch.from_numpy(out)
+                for name, out in zip(self.output_names, outputs, strict=True)
+            }
+        )

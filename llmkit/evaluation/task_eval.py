@@ -32,7 +32,7 @@ def _task_options(config, task: str, model_dir: str):
     if task == "multiple-choice":  # the model scores any number of choices
         return MultipleChoiceTask(pad_choices=True)
     if task == "question-answering":  # the options it was finetuned with (n_best, null answer)
-        saved = saved_finetune_config(model_dir)
+        saved = saved_finetune_config(onnx_backend.settings_dir(model_dir))
         return saved.task if saved and saved.task.type == task else QuestionAnsweringTask()
     names = [config.id2label[i] for i in range(config.num_labels)]
     if task == "token-classification":
@@ -46,11 +46,11 @@ def _task_options(config, task: str, model_dir: str):
 
 
 def task_for_model(cfg: EvalConfig, model_dir: str, config, task: str):
-    """The finetuning task `task` for the trained model in `model_dir`; its data report names
-    the rows it is handed after the eval data."""
+    """The finetuning task `task` for the trained model in `model_dir` (or ONNX export); its
+    data report names the rows it is handed after the eval data."""
     spec = FinetuneSpec(
         task=_task_options(config, task, model_dir),
-        model=ModelConfig(pretrained=str(model_dir)),
+        model=ModelConfig(pretrained=onnx_backend.config_dir(model_dir)),
         columns=cfg.columns,
         max_length=cfg.max_length,
     )
@@ -64,7 +64,7 @@ def evaluate_with_task(
     acc, cfg: EvalConfig, model_dir: str, config, task: str, rows
 ) -> tuple[dict[str, float], list[dict[str, Any]]]:
     """(metrics, per-example rows for predictions.jsonl), on every process."""
-    task_obj = task_for_model(cfg, onnx_backend.config_dir(model_dir), config, task)
+    task_obj = task_for_model(cfg, model_dir, config, task)
     data = task_obj.prepare_data(rows)
     collate = SeededCollate(data.collate, 0, "eval", acc.num_processes, acc.process_index)
     loader = acc.prepare(make_loader(data.splits["eval"], None, cfg.batch_size, collate, 0))

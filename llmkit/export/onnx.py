@@ -1,7 +1,8 @@
-"""onnx format: torch.onnx.export(dynamo=True) with dynamic batch and sequence axes, then checked
-by the command itself: onnxruntime and PyTorch run the same inputs of several shapes (none of
-them the export shape) and the largest absolute logit difference must stay within
-onnx.tolerance, else the export fails (exit 1) and nothing is left behind.
+"""onnx format: torch.onnx.export(dynamo=True) with dynamic batch and sequence axes (and choices,
+for multiple choice), then checked by the command itself: onnxruntime and PyTorch run the same
+inputs of several shapes (none of them the export shape) and the largest absolute difference of
+any output must stay within onnx.tolerance, else the export fails (exit 1) and nothing is left
+behind.
 
 The directory holds model.onnx (seq2seq: encoder.onnx + decoder.onnx), model.int8.onnx with
 --quantize int8, config.json (labels), the tokenizer, generation_config.json and
@@ -62,6 +63,7 @@ def export_onnx(source: ExportSource, cfg: ExportConfig, out: Path, say=print) -
         info["max_abs_diff"][graph.name] = diff
         info |= graph.meta
         info.setdefault("inputs", {})[graph.name] = graph.input_names
+        info.setdefault("outputs", {})[graph.name] = graph.output_names
     if cfg.onnx.quantize == "int8":
         info["int8"] = _quantize(graphs, out, kind, say)
     model.config.save_pretrained(out)
@@ -83,18 +85,30 @@ def _keep_training_config(source: ExportSource, out: Path) -> None:
     shutil.copy2(source.run_dir / "llmkit_config.yaml", out / TRAINING_CONFIG_DIR)
 
 
+ENCODER_OUTPUTS = {
+    "classification": ("logits",),
+    "token-classification": ("logits",),
+    "mlm": ("logits",),
+    "question-answering": ("start_logits", "end_logits"),
+    "multiple-choice": ("logits",),
+}
+"""Encoder tasks → what their graph returns (the attributes of the model's output)."""
+
+
 def _graphs(source: ExportSource, model, tokenizer) -> tuple[str, list[Graph]]:
     task = task_of_source(source)
-    if task in ("classification", "token-classification", "mlm"):
+    if task in ENCODER_OUTPUTS:
         token_types = "token_type_ids" in tokenizer.model_input_names
-        return "encoder", [encoder_graph(model, token_types)]
+        choices = task == "multiple-choice"
+        graph = encoder_graph(model, token_types, ENCODER_OUTPUTS[task], choices)
+        return ("multiple-choice" if choices else "encoder"), [graph]
     if task == "clm":
         return "causal", [causal_graph(model)]
     if task == "seq2seq":
         return "seq2seq", seq2seq_graphs(model)
     raise UserError(
-        f"format: onnx export covers classifiers, taggers, masked, causal and seq2seq LMs; "
-        f"{source.architecture} is none of them"
+        f"format: onnx export covers classifiers, taggers, extractive QA, multiple choice, "
+        f"masked, causal and seq2seq LMs; {source.architecture} is none of them"
     )
 
 
@@ -127,18 +141,24 @@ def _arg_names(graph: Graph) -> list[str]:
 
 
 def _check_shapes(kind: str, graph: Graph) -> list[tuple[int, int, int]]:
-    """(batch, sequence, past or source length) per check; the export used (2, 8, 4)."""
+    """(batch, sequence, past or source length or choices) per check; the export used (2, 8, 4),
+    multiple choice (2, 8, 3 choices)."""
     if kind == "causal":
         return [(1, 5, 0), (3, 2, 6), (4, 1, 11)]
+    if kind == "multiple-choice":
+        return [(1, 5, 4), (3, 13, 2)]
     return [(1, 5, 5), (3, 13, 13)] if graph.name != "decoder" else [(1, 3, 5), (3, 1, 13)]
 
 
 def sample_inputs(graph: Graph, batch: int, length: int, other: int) -> tuple:
-    """Inputs shaped like the example but (batch, length[, past/source length `other`]); the last
-    row of an encoder batch is padded to check the mask is honoured."""
+    """Inputs shaped like the example but (batch, length[, past/source length `other`]), or
+    (batch, `other` choices, length); the last row of an encoder batch is padded to check the
+    mask is honoured."""
     generator = torch.Generator().manual_seed(batch * 100 + length)
     vocab_high = int(graph.example[0].max()) + 1
-    ids = torch.randint(3, vocab_high, (batch, length), generator=generator)
+    choices = graph.example[0].dim() == 3
+    shape = (batch, other, length) if choices else (batch, length)
+    ids = torch.randint(3, vocab_high, shape, generator=generator)
     if graph.name == "decoder":
         hidden = torch.randn(batch, other, graph.example[1].shape[-1], generator=generator)
         return ids, hidden, torch.ones(batch, other, dtype=torch.long)
@@ -150,9 +170,9 @@ def sample_inputs(graph: Graph, batch: int, length: int, other: int) -> tuple:
         mask = torch.ones(batch, other + length, dtype=torch.long)
         pos = torch.arange(other, other + length).expand(batch, -1)
         return ids, mask, pos, past
-    mask = torch.ones(batch, length, dtype=torch.long)
+    mask = torch.ones_like(ids)
     if batch > 1:
-        mask[-1, length // 2 :] = 0
+        mask[-1, ..., length // 2 :] = 0
     rest = [torch.zeros_like(ids)] if len(graph.example) == 3 else []
     return (ids, mask, *rest)
 
@@ -172,7 +192,7 @@ def verify(graph: Graph, path: Path, shapes) -> float:
             if e.shape != g.shape:
                 raise VerificationFailed(
                     f"onnx: {path.name} returned shape {g.shape}, PyTorch {tuple(e.shape)}, "
-                    f"for inputs of batch {batch} and length {length}; the export was removed"
+                    f"for inputs of shape {tuple(example[0].shape)}; the export was removed"
                 )
             worst = max(worst, float(np.abs(e.numpy() - g).max()))
     return worst
@@ -204,17 +224,23 @@ def _quantize(graphs: list[Graph], out: Path, kind: str, say) -> dict:
 
 
 def _int8_agreement(graph: Graph, path: Path, shapes) -> tuple[float, float]:
+    """Over the graph's logit outputs (its first output when it has none: hidden states):
+    the largest difference, and how often their top-1 agrees (1.0 without logits)."""
     sess = session(path)
+    logits = [i for i, name in enumerate(graph.output_names) if name.endswith("logits")]
+    compared = logits or [0]
     worst, same, total = 0.0, 0, 0
     for batch, length, other in shapes:
         example = sample_inputs(graph, batch, length, other)
         with torch.no_grad():
             expected = graph.module(*example)
-        expected = (expected[0] if isinstance(expected, tuple) else expected).numpy()
+        expected = expected if isinstance(expected, tuple) else (expected,)
         feed = {k: v.numpy() for k, v in flat_inputs(graph, example).items()}
-        got = sess.run(None, feed)[0]
-        worst = max(worst, float(np.abs(expected - got).max()))
-        if graph.name != "encoder":  # hidden states have no top-1
-            same += int((expected.argmax(-1) == got.argmax(-1)).sum())
-            total += expected.argmax(-1).size
+        got = sess.run(None, feed)
+        for i in compared:
+            want = expected[i].numpy()
+            worst = max(worst, float(np.abs(want - got[i]).max()))
+            if i in logits:
+                same += int((want.argmax(-1) == got[i].argmax(-1)).sum())
+                total += want.argmax(-1).size
     return worst, same / total if total else 1.0

@@ -1,7 +1,9 @@
 """The graphs exported to ONNX: a plain-tensor module around the transformers model per kind,
 its input/output names, example inputs and the dynamic axes.
 
-- encoder (classifiers, taggers, masked LMs): input_ids, attention_mask[, token_type_ids] → logits
+- encoder (classifiers, taggers, masked LMs): input_ids, attention_mask[, token_type_ids] → logits;
+  extractive QA the same inputs → start_logits, end_logits
+- multiple-choice: the same inputs shaped (batch, choices, tokens) → logits (batch, choices)
 - causal: input_ids, attention_mask, position_ids, past.{i}.key/value → logits, present.{i}.…;
   transformers 5 keeps the cache in a DynamicCache object, which torch.export cannot take as an
   input, so the module rebuilds one from the flat past tensors and flattens the new cache back.
@@ -19,6 +21,7 @@ from transformers import DynamicCache
 from transformers.modeling_outputs import BaseModelOutput
 
 BATCH, SEQ = torch.export.Dim("batch"), torch.export.Dim("sequence")
+CHOICES = torch.export.Dim("choices")
 
 
 @dataclass
@@ -35,13 +38,17 @@ class Graph:
 
 
 class EncoderLogits(torch.nn.Module):
-    def __init__(self, model, with_token_types: bool):
+    """The model's `outputs` (attributes of its output: logits, or start_logits + end_logits)."""
+
+    def __init__(self, model, with_token_types: bool, outputs: tuple[str, ...]):
         super().__init__()
-        self.model, self.with_token_types = model, with_token_types
+        self.model, self.with_token_types, self.outputs = model, with_token_types, outputs
 
     def forward(self, input_ids, attention_mask, token_type_ids=None):
         extra = {"token_type_ids": token_type_ids} if self.with_token_types else {}
-        return self.model(input_ids=input_ids, attention_mask=attention_mask, **extra).logits
+        out = self.model(input_ids=input_ids, attention_mask=attention_mask, **extra)
+        logits = tuple(getattr(out, name) for name in self.outputs)
+        return logits if len(logits) > 1 else logits[0]
 
 
 class CausalWithCache(torch.nn.Module):
@@ -96,17 +103,22 @@ def _ids(vocab: int, batch: int, length: int, seed: int = 0) -> torch.Tensor:
     return torch.randint(3, vocab, (batch, length), generator=generator)
 
 
-def encoder_graph(model, with_token_types: bool) -> Graph:
-    vocab = model.config.vocab_size
-    ids = _ids(vocab, 2, 8)
+def encoder_graph(
+    model, with_token_types: bool, outputs: tuple[str, ...] = ("logits",), choices: bool = False
+) -> Graph:
+    """An encoder's graph; with `choices`, inputs are (batch, choices, tokens), as
+    AutoModelForMultipleChoice takes them (exported with 3 choices)."""
+    ids = _ids(model.config.vocab_size, 2, 3 * 8 if choices else 8)
+    ids = ids.view(2, 3, 8) if choices else ids
     inputs = [ids, torch.ones_like(ids)]
     names = ["input_ids", "attention_mask"]
     if with_token_types:
         inputs.append(torch.zeros_like(ids))
         names.append("token_type_ids")
-    shapes = {name: {0: BATCH, 1: SEQ} for name in names}
-    return Graph("model", EncoderLogits(model, with_token_types), names, ["logits"], shapes,
-                 tuple(inputs))  # fmt: skip
+    axes = {0: BATCH, 1: CHOICES, 2: SEQ} if choices else {0: BATCH, 1: SEQ}
+    shapes = {name: axes for name in names}
+    module = EncoderLogits(model, with_token_types, outputs)
+    return Graph("model", module, names, list(outputs), shapes, tuple(inputs))
 
 
 def cache_layout(model) -> tuple[int, int, int]:

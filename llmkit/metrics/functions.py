@@ -23,7 +23,7 @@ from llmkit.errors import DataError
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
 
-LOWER_IS_BETTER = frozenset({"loss", "perplexity", "mse", "ter"})
+LOWER_IS_BETTER = frozenset({"loss", "perplexity", "mse", "ter", "mlm_loss", "nsp_loss"})
 """Reported scores where smaller is better (errors and distances); every other score llmkit
 reports (accuracy, f1, bleu, rouge…, pearson) is better when larger."""
 

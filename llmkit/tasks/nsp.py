@@ -41,6 +41,9 @@ from llmkit.tasks.spec import PretrainSpec
 IS_NEXT, RANDOM_NEXT = 0, 1
 """next_sentence_label values, as BertForPreTraining reads them."""
 SPECIAL_TOKENS_IN_PAIR = 3  # [CLS] A [SEP] B [SEP]
+PAIR_SEED_OFFSETS = {"train": 0, "validation": 1}
+"""Added to train.seed · 1000 to seed each split's pair drawing (`llmkit eval` draws a held-out
+file's pairs as the validation split's)."""
 
 
 @dataclass(frozen=True)
@@ -152,6 +155,16 @@ class MaskedLMWithNSPTask(MaskedLMTask):
         documents = self.load_preprocessed(
             "segments", "preprocess with pack: false and segments: sentence (or line)"
         )
+        self.prepare_pairing()
+        return DatasetDict(
+            {
+                name: self.sentence_pairs(ds, name, PAIR_SEED_OFFSETS[name])
+                for name, ds in documents.items()
+            }
+        )
+
+    def prepare_pairing(self) -> None:
+        """Check the tokenizer can frame a pair, and build masking's tables."""
         tok = self.tokenizer
         if tok.cls_token_id is None or tok.sep_token_id is None:
             raise ConfigError(
@@ -159,11 +172,10 @@ class MaskedLMWithNSPTask(MaskedLMTask):
                 "train a WordPiece tokenizer with BERT's special tokens",
             )
         self.prepare_masking()
-        return DatasetDict(
-            {name: self._pairs(ds, name, n) for n, (name, ds) in enumerate(documents.items())}
-        )
 
-    def _pairs(self, documents: Dataset, split: str, offset: int) -> Dataset:
+    def sentence_pairs(self, documents: Dataset, split: str, offset: int) -> Dataset:
+        """The pairs drawn from `documents` (a `segments` column), seeded by train.seed and
+        `offset`; `split` names the documents in errors."""
         if len(documents) < 2:
             raise DataError(
                 f"the {split} split holds {len(documents)} document(s); next-sentence "

@@ -3,7 +3,7 @@ and a short LoRA finetuning run on a saved base; one torch thread."""
 
 import pytest
 
-from tests.tasks.finetune_helpers import fixture, make_config
+from tests.tasks.finetune_helpers import TINY_ENCODER, fixture, make_config
 
 
 @pytest.fixture(autouse=True)
@@ -79,6 +79,37 @@ def lora_run_dir(tmp_path_factory, masked_tokenizer_dir, tiny_model):
         train={"batch_size": 8, "max_steps": 4, "optimizer": {"lr": 5e-2},
                "eval": {"every_steps": 2, "best_metric": "loss"},
                "checkpoint": {"keep_best": True}},
+    )  # fmt: skip
+    return run_training(cfg)
+
+
+@pytest.fixture(scope="session")
+def qa_run_dir(tmp_path_factory, masked_tokenizer_dir):
+    """A few steps of extractive QA finetuning on the tiny SQuAD fixture (article Corla_Hills
+    held out), in windows of 96 tokens sharing 16."""
+    from llmkit.train.stage import run_training
+
+    cfg = make_config(
+        tmp_path_factory.mktemp("qa_run"), masked_tokenizer_dir,
+        model={**TINY_ENCODER, "context_length": 96}, max_length=96,
+        task={"type": "question-answering", "doc_stride": 16},
+        data={"train": fixture("squad_tiny.json"),
+              "group_split": {"column": "title", "validation": ["Corla_Hills"]}},
+        train={"batch_size": 8, "max_steps": 4, "optimizer": {"lr": 5e-3}},
+    )  # fmt: skip
+    return run_training(cfg)
+
+
+@pytest.fixture(scope="session")
+def choice_run_dir(tmp_path_factory, masked_tokenizer_dir):
+    """A few steps of multiple-choice finetuning on the tiny SWAG fixture."""
+    from llmkit.train.stage import run_training
+
+    cfg = make_config(
+        tmp_path_factory.mktemp("choice_run"), masked_tokenizer_dir, model=TINY_ENCODER,
+        max_length=48, task={"type": "multiple-choice"},
+        data={"train": fixture("swag_train.csv"), "validation": fixture("swag_validation.csv")},
+        train={"batch_size": 8, "max_steps": 4, "optimizer": {"lr": 3e-3}},
     )  # fmt: skip
     return run_training(cfg)
 

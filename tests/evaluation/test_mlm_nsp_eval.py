@@ -1,0 +1,85 @@
+"""`llmkit eval` of a BERT pretrained with masked LM + next-sentence prediction: MLM perplexity
+and NSP accuracy on a held-out file, drawn and masked as the run's validation was."""
+
+import json
+
+import pytest
+import yaml
+
+QUIET = {"logging": {"every_steps": 2, "live": False, "trackers": []}}
+
+
+def _paragraphs(lines: list[str], first: int, count: int) -> str:
+    """`count` documents of 6 lines each (one segment per line), blank lines between."""
+    return "\n\n".join("\n".join(lines[i * 6 : i * 6 + 6]) for i in range(first, first + count))
+
+
+@pytest.fixture(scope="module")
+def nsp_run(tmp_path_factory, masked_tokenizer_dir, corpus_lines):
+    """A few steps of BERT pretraining with NSP, validated on held_out.txt; (run, held-out)."""
+    from typer.testing import CliRunner
+
+    from llmkit.cli.app import app
+
+    root = tmp_path_factory.mktemp("nsp_eval")
+    (root / "train.txt").write_text(_paragraphs(corpus_lines, 0, 24) + "\n", encoding="utf-8")
+    held_out = root / "held_out.txt"
+    held_out.write_text(_paragraphs(corpus_lines, 24, 8) + "\n", encoding="utf-8")
+    config = {
+        "stage": "pretrain",
+        "output_dir": str(root / "run"),
+        "model": {"family": "bert", "n_layers": 2, "hidden_size": 32, "n_heads": 2,
+                  "context_length": 64},
+        "task": {"type": "mlm", "nsp": True, "mlm_probability": 0.2},
+        "data": {"preprocess": {
+            "data": {"train": str(root / "train.txt"), "validation": str(held_out),
+                     "text_unit": "paragraph"},
+            "cleaning": {"deduplicate": False},
+            "tokenizer": str(masked_tokenizer_dir), "pack": False, "segments": "line",
+            "block_size": 48, "output_dir": str(root / "segments"),
+        }},
+        "train": {"batch_size": 4, "max_steps": 4, "seed": 7, "optimizer": {"lr": 1e-3},
+                  "eval": {"every_steps": 4}, **QUIET},
+    }  # fmt: skip
+    path = root / "nsp.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = CliRunner().invoke(app, ["pretrain", str(path)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return root / "run", held_out
+
+
+def test_held_out_scores_equal_the_runs_validation(cli, nsp_run, tmp_path):
+    run, held_out = nsp_run
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    validation = [r for r in rows if r["split"] == "validation"][-1]
+    out = tmp_path / "eval"
+    # the run's validation batch size: masks are drawn per batch
+    result = cli("eval", "--model", run, "--data", held_out, "--set", "batch_size=4",
+                 "--output-dir", out)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    scores = json.loads((out / "scores.json").read_text())
+    assert scores["model"]["task"] == "mlm-nsp"  # inferred from BertForPreTraining
+    assert scores["model"]["pretrain_settings"] == {
+        "segments": "line", "text_unit": "paragraph", "block_size": 48
+    }  # fmt: skip
+    metrics = scores["metrics"]
+    for name in ("perplexity", "mlm_loss", "nsp_loss", "nsp_accuracy", "loss"):
+        assert metrics[name] == pytest.approx(validation[name], rel=1e-5), name
+    assert "nsp_accuracy" in result.output
+
+
+def test_gates_on_nsp_accuracy_and_perplexity(cli, nsp_run):
+    run, held_out = nsp_run
+    result = cli("eval", "--model", run, "--data", held_out, "--fail-under", "nsp_accuracy=1.01")
+    assert result.exit_code == 1
+    result = cli("eval", "--model", run, "--data", held_out, "--fail-under", "perplexity=1.0")
+    assert result.exit_code == 1  # perplexity: lower is better, so 1.0 is out of reach
+
+
+def test_a_model_without_the_nsp_head_is_refused(cli, nsp_run, tiny_model, masked_tokenizer_dir,
+                                                 tmp_path):  # fmt: skip
+    _, held_out = nsp_run
+    masked = tiny_model("bert", "AutoModelForMaskedLM", masked_tokenizer_dir, tmp_path / "mlm")
+    result = cli("eval", "--model", masked, "--data", held_out, "--task", "mlm-nsp")
+    assert result.exit_code == 2
+    assert "task mlm-nsp needs a model with masked LM and next-sentence heads" in result.output
