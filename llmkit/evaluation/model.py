@@ -71,13 +71,14 @@ _GENERATORS = ("clm", "seq2seq")
 _HEADS_FOR = {
     "seq2seq": _GENERATORS,
     "sft": _GENERATORS,
+    "code": _GENERATORS,
     "classification": ("classification",),
     "token-classification": ("token-classification",),
     "multiple-choice": ("multiple-choice",),
     "question-answering": ("question-answering",),
 }
 """Eval task → the heads (llmkit.tasks.models) it can score; text generation takes either
-generator. Perplexity checks its own (a causal LM); code generation is any generator's."""
+generator. Perplexity checks its own (a causal LM)."""
 
 
 def check_task_fits(config, task: str, model_dir: str) -> None:

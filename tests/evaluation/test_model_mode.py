@@ -129,6 +129,7 @@ def test_classification_through_the_finetune_task(cli, classifier_dir, jsonl, tm
         ("multiple-choice", "swag_validation.csv", []),
         ("token-classification", "ner_validation.jsonl", ["--set", "columns.label=ner"]),
         ("sft", "sft_validation.jsonl", []),
+        ("code", "sft_validation.jsonl", ["--allow-code-execution"]),
     ],
 )
 def test_a_task_the_model_has_no_head_for_is_refused(
