@@ -38,7 +38,7 @@ def looks_like_squad(path: Path) -> bool:
 
 def read_squad(files: list[Path]):
     """SQuAD JSON files → one Arrow file in datasets' cache (reused while they are unchanged)."""
-    target = cache_path(files, "llmkit_squad", "v1")
+    target = cache_path(files, "llmkit_squad", "v2")  # v2: typed answers
     return read_cached(target, lambda: _write_squad_arrow(files, target))
 
 
