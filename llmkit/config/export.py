@@ -72,6 +72,18 @@ class ExportConfig(Section):
                 f"merge_lora: an adapter alone can only be exported as hf, not {self.format}; "
                 "remove --adapter-only or use --format hf"
             )
+        # an option of another format would be ignored: the user would get what they did not ask
+        if self.dtype != "fp32" and self.format != "hf":
+            hint = "; gguf's weight type is gguf.type" if self.format == "gguf" else ""
+            raise ValueError(
+                f"dtype: {self.dtype} casts the weights of an hf export, not {self.format}; "
+                f"remove --dtype{hint}"
+            )
+        if self.onnx.quantize != "none" and self.format != "onnx":
+            raise ValueError(
+                f"onnx.quantize: {self.onnx.quantize} quantizes an onnx export, not "
+                f"{self.format}; remove --quantize or use --format onnx"
+            )
         return self
 
 

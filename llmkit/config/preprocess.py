@@ -53,4 +53,11 @@ class PreprocessConfig(Section):
             raise ValueError(
                 "segments writes whole documents, not packed blocks; set pack: false with it"
             )
+        for key in ("id_split", "group_split"):
+            if self.pack and getattr(self.data, key) is not None:
+                raise ValueError(
+                    f"data.{key} splits by a column, which pack: true does not keep (it streams "
+                    "the text column alone); give data.validation / data.test files or "
+                    "split ratios, or set pack: false"
+                )
         return self

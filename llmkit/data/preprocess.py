@@ -33,11 +33,10 @@ from llmkit.data.cache import (
     what_changed,
 )
 from llmkit.data.cleaning import clean_dataset
-from llmkit.data.id_split import split_by_group, split_by_id
 from llmkit.data.packing import check_block_size, separator_id
 from llmkit.data.segments import write_segments
 from llmkit.data.sources import SPLITS, read_split, require_columns
-from llmkit.data.splitting import make_splits
+from llmkit.data.splitting import split_data
 from llmkit.data.streaming import Timings
 from llmkit.errors import ConfigError
 from llmkit.outputs import stage_of_output, staged_output_dir
@@ -83,12 +82,7 @@ def clean_splits(
         with report.stage(progress, f"Cleaning {name}") if progress else contextlib.nullcontext():
             ds, drops = clean_dataset(ds, cleaning, list(text_columns), num_proc, f"data.{name}")
         datasets[name], dropped[name] = ds, {**stats.dropped, **drops}
-    if data.id_split is not None:
-        return split_by_id(datasets["train"], data.id_split), dropped
-    if data.group_split is not None:
-        return split_by_group(datasets["train"], data.group_split), dropped
-    splits = make_splits(datasets["train"], datasets.get("validation"), datasets.get("test"), split)
-    return splits, dropped
+    return split_data(data, split, datasets), dropped
 
 
 def load_clean_splits(

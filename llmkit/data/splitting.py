@@ -7,7 +7,8 @@ keeps its context inside a run instead of becoming a bag of shuffled lines.
 
 import numpy as np
 
-from llmkit.config.data import SplitConfig
+from llmkit.config.data import DataConfig, SplitConfig
+from llmkit.data.id_split import split_by_group, split_by_id
 from llmkit.errors import DataError
 
 _MAX_RUNS = 1000
@@ -79,3 +80,14 @@ def make_splits(train, validation, test, cfg: SplitConfig) -> dict:
             if name == "train" or splits[name] is None and len(indices[name]):
                 splits[name] = train.select(indices[name])
     return {name: ds for name, ds in splits.items() if ds is not None}
+
+
+def split_data(data: DataConfig, cfg: SplitConfig, read: dict) -> dict:
+    """The splits of `read` ({split: rows} as read from data's files, "train" at least):
+    data.train cut by data.id_split or data.group_split when one is given, else the splits not
+    given as files cut from train by `cfg`'s ratios."""
+    if data.id_split is not None:
+        return split_by_id(read["train"], data.id_split)
+    if data.group_split is not None:
+        return split_by_group(read["train"], data.group_split)
+    return make_splits(read["train"], read.get("validation"), read.get("test"), cfg)

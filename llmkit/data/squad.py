@@ -38,7 +38,7 @@ def looks_like_squad(path: Path) -> bool:
 
 def read_squad(files: list[Path]):
     """SQuAD JSON files → one Arrow file in datasets' cache (reused while they are unchanged)."""
-    target = cache_path(files, "llmkit_squad", "v1")
+    target = cache_path(files, "llmkit_squad", "v2")  # v2: typed answers
     return read_cached(target, lambda: _write_squad_arrow(files, target))
 
 
@@ -69,18 +69,23 @@ def squad_rows(path: Path):
     for a, article in enumerate(articles):
         where = f"{path}: data[{a}]"
         for p, paragraph in enumerate(_list(article, "paragraphs", where)):
-            context = _field(paragraph, "context", f"{where}.paragraphs[{p}]")
+            context = _text(paragraph, "context", f"{where}.paragraphs[{p}]")
             for q, qa in enumerate(_list(paragraph, "qas", f"{where}.paragraphs[{p}]")):
                 at = f"{where}.paragraphs[{p}].qas[{q}]"
                 answers = _list(qa, "answers", at)
                 for n, answer in enumerate(answers):
-                    _field(answer, "text", f"{at}.answers[{n}]")
-                    _field(answer, "answer_start", f"{at}.answers[{n}]")
+                    _text(answer, "text", f"{at}.answers[{n}]")
+                    start = _field(answer, "answer_start", f"{at}.answers[{n}]")
+                    if not isinstance(start, int) or isinstance(start, bool):
+                        raise DataError(
+                            f"{at}.answers[{n}]: answer_start must be an integer (a character "
+                            f"offset into the context), not {start!r}"
+                        )
                 yield {
                     "id": str(_field(qa, "id", at)),
                     "title": str(article.get("title", "")),
                     "context": context,
-                    "question": _field(qa, "question", at),
+                    "question": _text(qa, "question", at),
                     "answers": {
                         "text": [x["text"] for x in answers],
                         "answer_start": [x["answer_start"] for x in answers],
@@ -99,3 +104,12 @@ def _field(parent, key: str, where: str):
     if not isinstance(parent, dict) or key not in parent:
         raise DataError(f"{where}: no '{key}' (SQuAD layout)")
     return parent[key]
+
+
+def _text(parent, key: str, where: str) -> str | None:
+    """A field the Arrow file stores as a string (null stays null: the task's row checks name
+    an empty question or context, and task.bad_rows: skip can skip it)."""
+    value = _field(parent, key, where)
+    if value is not None and not isinstance(value, str):
+        raise DataError(f"{where}: {key} must be a string, not {value!r}")
+    return value

@@ -69,6 +69,38 @@ def infer_task(config) -> str:
     )
 
 
+_GENERATORS = ("clm", "seq2seq")
+_HEADS_FOR = {
+    "seq2seq": _GENERATORS,
+    "sft": _GENERATORS,
+    "code": _GENERATORS,
+    "classification": ("classification",),
+    "token-classification": ("token-classification",),
+    "multiple-choice": ("multiple-choice",),
+    "question-answering": ("question-answering",),
+}
+"""Eval task → the heads (llmkit.tasks.models) it can score; text generation takes either
+generator. Perplexity checks its own (a causal LM)."""
+
+
+def check_task_fits(config, task: str, model_dir: str) -> None:
+    """Refuse a task (given as task:) for which the model has another task's head: its head
+    would be loaded fresh (random) or not at all, and the scores would mean nothing."""
+    trained_by = task_of_model(config.architectures, is_encoder_decoder(config))
+    heads = _HEADS_FOR.get(task)
+    if heads is None or trained_by is None or trained_by in heads:
+        return
+    architecture = ", ".join(config.architectures or [config.model_type])
+    scored_as = _EVAL_TASKS.get(trained_by)
+    raise ConfigError(
+        f"task: {task} scores a {' or '.join(heads)} model; {model_dir} is a {architecture}, "
+        "whose head another task trained",
+        f"leave task unset (no --task) to score it as {scored_as}"
+        if scored_as
+        else "give a model of that task",
+    )
+
+
 _ROLES = {
     "perplexity": ("text",),
     "seq2seq": ("source", "target"),
@@ -113,6 +145,7 @@ def evaluate_model(cfg: EvalConfig, model_dir: str) -> SystemResult:
     acc = eval_accelerator(cfg.device)
     config = load_model_config(onnx_backend.config_dir(model_dir))
     task = cfg.task or infer_task(config)
+    check_task_fits(config, task, model_dir)
     if onnx_backend.is_onnx(model_dir):
         onnx_backend.check_task(model_dir, task)
     identity = {"path": str(model_dir), "model_type": config.model_type, "task": task}

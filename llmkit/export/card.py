@@ -8,22 +8,24 @@ from typing import Any
 
 import yaml
 
-from llmkit.export.source import ExportSource, read_run_config
+from llmkit.export.source import ExportSource, model_step, read_run_config
+from llmkit.train.plot import read_metrics
 
 _NOT_SCORES = {"step", "split", "time", "examples", "tokens"}
 
 
-def last_evaluation(run_dir: Path | None) -> dict[str, float]:
-    """The scores of the run's last validation (metrics.jsonl), {} when it never validated."""
+def model_evaluation(run_dir: Path | None) -> tuple[int | None, dict[str, float]]:
+    """(step, scores) of the validation of the weights the run saved as its model: the best
+    step's under checkpoint.keep_best, else the last; (None, {}) when it never validated."""
     path = run_dir / "metrics.jsonl" if run_dir is not None else None
     if path is None or not path.is_file():
-        return {}
-    last: dict[str, Any] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        row = json.loads(line) if line.strip() else {}
-        if row.get("split") == "validation":
-            last = row
-    return {k: float(v) for k, v in last.items() if k not in _NOT_SCORES}
+        return None, {}
+    validations = [r for r in read_metrics(path) if r["split"] == "validation"]
+    if not validations:
+        return None, {}
+    step = model_step(run_dir)
+    row = next((r for r in validations if r["step"] == step), validations[-1])
+    return row["step"], {k: float(v) for k, v in row.items() if k not in _NOT_SCORES}
 
 
 def data_files(run_cfg: dict[str, Any]) -> list[str]:
@@ -90,7 +92,7 @@ def model_card(
     adapter_only: bool = False,
 ) -> str:
     run_cfg = read_run_config(source.run_dir)
-    scores = last_evaluation(source.run_dir)
+    step, scores = model_evaluation(source.run_dir)
     meta = front_matter(source, pipeline_tag, license, scores)
     parameters = sum(p.numel() for p in model.parameters())
     lines = [
@@ -109,7 +111,8 @@ def model_card(
         f"- weights: {_weights_dtype(model)}, safetensors",
     ]
     if scores:
-        lines += ["", "## Last evaluation (validation)", "", "| metric | value |", "|---|---|"]
+        lines += ["", f"## Evaluation (validation, step {step})", ""]
+        lines += ["| metric | value |", "|---|---|"]
         lines += [f"| {k} | {v:.4g} |" for k, v in scores.items()]
     lines += ["", "## Training data", "", data_summary(source.run_dir, run_cfg)]
     if run_cfg:

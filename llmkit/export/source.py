@@ -105,15 +105,36 @@ def _is_run(path: Path) -> bool:
     return (path / "trainer_state.json").is_file() or (path / "metrics.jsonl").is_file()
 
 
+def _trainer_state(run_dir: Path) -> dict[str, Any]:
+    state_file = run_dir / "trainer_state.json"
+    return _read_json(state_file) if state_file.is_file() else {}
+
+
+def _keeps_best(run_cfg: dict[str, Any]) -> bool:
+    return bool(run_cfg.get("train", {}).get("checkpoint", {}).get("keep_best"))
+
+
+def model_step(run_dir: Path | None) -> int | None:
+    """The step whose weights a run saved as its model (trainer_state.json's model_step; runs
+    of an llmkit before it: the best step under checkpoint.keep_best, else the last); None when
+    that is not recorded."""
+    if run_dir is None:
+        return None
+    state = _trainer_state(run_dir)
+    if "model_step" in state:
+        return state["model_step"]
+    if _keeps_best(read_run_config(run_dir)) and state.get("best_step") is not None:
+        return state["best_step"]
+    return state.get("step")
+
+
 def _describe(source: ExportSource) -> str:
     if source.run_dir is None:
         return f"the model directory {source.model_dir}"
-    state_file = source.run_dir / "trainer_state.json"
-    state = _read_json(state_file) if state_file.is_file() else {}
+    state = _trainer_state(source.run_dir)
     run_cfg = read_run_config(source.run_dir)
-    keep_best = bool(run_cfg.get("train", {}).get("checkpoint", {}).get("keep_best"))
     best_step, step = state.get("best_step"), state.get("step")
-    if keep_best and best_step is not None:
+    if _keeps_best(run_cfg) and best_step is not None and model_step(source.run_dir) == best_step:
         metric = run_cfg.get("train", {}).get("eval", {}).get("best_metric")
         return (
             f"the best checkpoint of run {source.run_dir} (step {best_step} of {step}, "

@@ -19,9 +19,8 @@ import torch.nn.functional as F
 from datasets import Dataset, DatasetDict
 
 from llmkit.config.finetune import MultipleChoiceTask as MultipleChoiceOptions
-from llmkit.data.id_split import split_by_id
 from llmkit.data.sources import SPLITS, read_split, require_columns
-from llmkit.data.splitting import make_splits
+from llmkit.data.splitting import split_data
 from llmkit.errors import DataError
 from llmkit.tasks.base import TaskData
 from llmkit.tasks.finetune_common import (
@@ -82,13 +81,7 @@ class MultipleChoiceTask(FinetuneTaskBase):
             where = f"data.{name} ({getattr(data, name)})"
             ds = require_columns(ds, self._needed_columns(), where)
             read[name] = self.checked_rows(ds, where, name)
-        if data.id_split is not None:
-            splits = split_by_id(read["train"], data.id_split)
-        else:
-            splits = make_splits(
-                read["train"], read.get("validation"), read.get("test"), self.spec.split
-            )
-        self._raw = DatasetDict(splits)
+        self._raw = DatasetDict(split_data(data, self.spec.split, read))
         return self._raw
 
     def checked_rows(self, ds: Dataset, where: str, split: str) -> Dataset:

@@ -201,6 +201,18 @@ class MaskedLMWithNSPTask(MaskedLMTask):
         )
         return Dataset(InMemoryTable(table))
 
+    def build_model(self) -> torch.nn.Module:
+        model = super().build_model()
+        # AutoModelForPreTraining gives other families their masked LM alone (RoBERTa's)
+        if not hasattr(getattr(model, "cls", None), "seq_relationship"):
+            raise ConfigError(
+                f"task.nsp: model.pretrained {self.spec.model.pretrained} is a "
+                f"{type(model).__name__}, which has no next-sentence head",
+                "start from a BERT model (or one built with model.family: bert), or set "
+                "task.nsp: false",
+            )
+        return model
+
     def collate(self, examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         batch = self.pad_ids(examples)
         width = batch["input_ids"].shape[1]

@@ -242,29 +242,32 @@ def save_run(run: Run, state: TrainState, window: MetricWindow) -> Path:
     return path
 
 
-def restore_best(run: Run, state: TrainState) -> None:
+def restore_best(run: Run, state: TrainState) -> int:
     """checkpoint.keep_best: the model to publish is the best validated one. Loading the whole
-    checkpoint also rewinds optimizer and RNG, which no longer matter once training is over."""
+    checkpoint also rewinds optimizer and RNG, which no longer matter once training is over.
+    Returns the step whose weights the model now holds."""
     cfg = run.train_cfg
     if not cfg.checkpoint.keep_best or state.best_step in (None, state.step):
-        return
+        return state.step
     best = step_dir(run.output_dir, state.best_step)
     if not best.is_dir():  # keep_best was turned on at a resume, after that step was pruned
         run.accelerator.print(
             f"warning: the best step ({state.best_step}) has no checkpoint left; saving the last "
             "step's model"
         )
-        return
+        return state.step
     run.accelerator.load_state(str(best))
     run.accelerator.print(
         f"saving the model of step {state.best_step}, the best by {cfg.eval.best_metric} "
         f"({state.best_metric:.4g}); step {state.step}'s weights stay in its checkpoint"
     )
+    return state.best_step
 
 
-def save_final_model(run: Run, state: TrainState) -> Path:
+def save_final_model(run: Run, state: TrainState, model_step: int) -> Path:
     """The Hugging Face model directory: weights, config, tokenizer, generation config, the
-    resolved llmkit config; staged in a temporary directory and moved in config.json last."""
+    resolved llmkit config and trainer_state.json (the loop's state, plus `model_step`: the step
+    whose weights these are); staged in a temporary directory and moved in config.json last."""
     acc = run.accelerator
     acc.wait_for_everyone()
     model = acc.unwrap_model(run.model, keep_torch_compile=False)
@@ -279,7 +282,8 @@ def save_final_model(run: Run, state: TrainState) -> Path:
         model.save_pretrained(staging, state_dict=state_dict, safe_serialization=True)
         run.task.save_artifacts(model, str(staging))
         save_resolved_config(run.config, staging)
-        state_json = json.dumps(dataclasses.asdict(state), indent=2) + "\n"
+        saved_state = dataclasses.asdict(state) | {"model_step": model_step}
+        state_json = json.dumps(saved_state, indent=2) + "\n"
         (staging / "trainer_state.json").write_text(state_json, encoding="utf-8")
         publish_model(staging, run.output_dir)
         acc.print(f"model saved to {run.output_dir}")

@@ -87,8 +87,8 @@ def train(config: Any, task: Task) -> Path:
             guard.check(state.step)
             if ckpt.latest_checkpoint(out) != ckpt.step_dir(out, state.step):
                 ckpt.save_run(run, state, window)  # early stopping left the last step unsaved
-        ckpt.restore_best(run, state)
-        return ckpt.save_final_model(run, state)
+        model_step = ckpt.restore_best(run, state)
+        return ckpt.save_final_model(run, state, model_step)
 
 
 def _due(step: int, every: int | None, last: bool) -> bool:

@@ -143,4 +143,11 @@ def test_keep_best_turned_on_at_resume_saves_the_last_model_when_the_best_was_pr
     result = cli("finetune", path, "--resume", *overrides)
     assert result.exit_code == 0, result.output
     assert f"the best step ({best_step}) has no checkpoint left" in result.output
-    assert json.loads((out / "trainer_state.json").read_text())["step"] == 10
+    state = json.loads((out / "trainer_state.json").read_text())
+    assert state["step"] == 10 and state["model_step"] == 10
+    # an export says what the weights are: step 10's, and its card scores step 10's validation
+    export = tmp_path / "export"
+    result = cli("export", out, "--format", "hf", "--output", export)
+    assert result.exit_code == 0, result.output
+    assert f"the final model of run {out} (step 10)" in result.output
+    assert "## Evaluation (validation, step 10)" in (export / "README.md").read_text()

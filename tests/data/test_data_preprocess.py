@@ -228,3 +228,22 @@ def test_block_size_below_two_is_rejected_before_any_work(cli, make_config, tmp_
     assert result.exit_code == 2
     assert "block_size" in result.output and "greater than or equal to 2" in result.output
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("group_split", {"column": "title", "validation": ["B"]}),
+        ("id_split", {"column": "n", "train": [0, 29], "validation": [30, 39]}),
+    ],
+)
+def test_a_split_by_column_with_packing_is_refused(cli, make_config, tmp_path, key, value):
+    """Packing streams the text column alone: data.group_split / id_split were ignored and the
+    blocks were split by split.validation_ratio, validation holding other documents."""
+    rows = [{"n": i, "title": "AB"[i // 30], "text": f"document {i} " * 20} for i in range(40)]
+    data = tmp_path / "docs.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    result = cli("preprocess", make_config(data__train=str(data), **{f"data__{key}": value}))
+    assert result.exit_code == 2, result.output
+    assert f"data.{key} splits by a column, which pack: true does not keep" in result.output
+    assert not (tmp_path / "out").exists()

@@ -80,3 +80,29 @@ def test_group_split_errors():
         GroupSplitConfig(validation=["A"], test=["A"])
     with pytest.raises(ValidationError, match="group_split splits data.train"):
         DataConfig(train="x.json", validation="y.json", group_split={"validation": ["A"]})
+
+
+@pytest.mark.parametrize(
+    ("answer", "problem"),
+    [
+        ({"text": "France", "answer_start": "fifty-four"}, "answer_start must be an integer"),
+        ({"text": "France", "answer_start": 54.5}, "answer_start must be an integer"),
+        ({"text": ["France"], "answer_start": 54}, "text must be a string"),
+    ],
+)
+def test_a_squad_answer_of_the_wrong_type_exits_2_naming_it_via_the_cli(
+    cli, tmp_path, answer, problem
+):
+    """A SQuAD file's answer_start that is not an integer (or a text that is not a string) used
+    to end in pyarrow's ArrowInvalid traceback while the file was read."""
+    squad = json.loads(json.dumps(SQUAD))
+    squad["data"][0]["paragraphs"][0]["qas"][0]["answers"] = [answer]
+    references = tmp_path / "dev.json"
+    references.write_text(json.dumps(squad))
+    predictions = tmp_path / "predictions.json"
+    predictions.write_text(json.dumps({"a1": "France", "a2": "", "b1": "a broadcaster"}))
+    scores = tmp_path / "scores.json"
+    result = cli("eval", "-p", predictions, "-r", references, "-m", "squad", "-o", scores)
+    assert result.exit_code == 2, result.output
+    assert f"{references}: data[0].paragraphs[0].qas[0].answers[0]: {problem}" in result.output
+    assert not scores.exists()

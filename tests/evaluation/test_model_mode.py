@@ -123,6 +123,31 @@ def test_classification_through_the_finetune_task(cli, classifier_dir, jsonl, tm
     assert scores["metrics"]["accuracy"] == pytest.approx(hits / len(rows))
 
 
+@pytest.mark.parametrize(
+    ("task", "data", "columns"),
+    [
+        ("multiple-choice", "swag_validation.csv", []),
+        ("token-classification", "ner_validation.jsonl", ["--set", "columns.label=ner"]),
+        ("sft", "sft_validation.jsonl", []),
+        ("code", "sft_validation.jsonl", ["--allow-code-execution"]),
+    ],
+)
+def test_a_task_the_model_has_no_head_for_is_refused(
+    cli, classifier_dir, task, data, columns, tmp_path
+):
+    """A sequence classifier scored as another task: multiple choice ended in transformers'
+    size-mismatch traceback, token classification scored a randomly initialised head."""
+    from tasks.finetune_helpers import fixture
+
+    out = tmp_path / "eval"
+    result = cli("eval", "--model", classifier_dir, "--task", task, "--data", fixture(data),
+                 *columns, "--output-dir", out)  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert f"task: {task} scores" in result.output
+    assert "BertForSequenceClassification" in result.output
+    assert "Traceback" not in result.output and not out.exists()
+
+
 def test_token_classification_through_the_finetune_task(
     cli, masked_tokenizer_dir, tiny_model, jsonl, tmp_path
 ):

@@ -111,3 +111,22 @@ def test_onnx_above_tolerance_fails_with_exit_1_and_removes_the_export(
     assert result.exit_code == 1
     assert "the export was removed" in _one_error_line(result)
     _nothing_written(out)
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (["--format", "onnx", "--dtype", "fp16"], "dtype: fp16"),
+        (["--format", "gguf", "--dtype", "bf16"], "dtype: bf16"),
+        (["--format", "hf", "--quantize", "int8"], "onnx.quantize: int8"),
+        (["--format", "gguf", "--quantize", "int8"], "onnx.quantize: int8"),
+    ],
+)
+def test_an_option_of_another_format_is_refused(cli, gpt2_dir, tmp_path, flags, named):
+    """--dtype is hf's and --quantize onnx's: given with another format they were ignored, and
+    the user got fp32 weights (or no int8 model) without a word."""
+    out = tmp_path / "out"
+    result = cli("export", gpt2_dir, "--output", out, *flags)
+    assert result.exit_code == 2
+    assert named in _one_error_line(result)
+    _nothing_written(out)

@@ -33,3 +33,24 @@ def test_round_trip_through_transformers_gguf_loader(exported, request, model_fi
     else:  # 8-bit weights: the same next-token choices
         agree = (expected.argmax(-1) == got.argmax(-1))[real].float().mean()
         assert agree >= 0.95
+
+
+def test_a_gpt2_whose_tokenizer_has_no_pad_token_exports_via_the_cli(
+    cli, tmp_path, gpt2_dir, causal_tokenizer_dir
+):
+    """The Hub's gpt2 has no pad token; the check that loads the file back padded its sample
+    texts into one batch and ended in transformers' 'Asking to pad' ValueError traceback."""
+    source = tmp_path / "gpt2-no-pad"
+    source.mkdir()
+    for path in gpt2_dir.iterdir():
+        if path.is_file():
+            (source / path.name).write_bytes(path.read_bytes())
+    tokenizer = transformers.AutoTokenizer.from_pretrained(causal_tokenizer_dir)
+    tokenizer.pad_token = None
+    tokenizer.save_pretrained(source)
+    assert transformers.AutoTokenizer.from_pretrained(source).pad_token is None
+    out = tmp_path / "gguf"
+    result = cli("export", source, "--format", "gguf", "--output", out)
+    assert result.exit_code == 0, result.output
+    assert "loaded back by transformers" in result.output
+    assert (out / "model.f16.gguf").is_file()

@@ -39,7 +39,7 @@ def test_lora_run_exports_merged_with_a_model_card_and_equals_the_adapter(
     assert meta["license"] == "apache-2.0"
     assert meta["datasets"] == ["sentiment_train", "sentiment_validation"]
     last = [json.loads(r) for r in (lora_run_dir / "metrics.jsonl").read_text().splitlines()]
-    last = [r for r in last if r["split"] == "validation"][-1]
+    last = [r for r in last if r["split"] == "validation" and r["step"] == state["best_step"]][-1]
     scores = meta["model-index"][0]["results"][0]["metrics"]
     assert {m["type"]: m["value"] for m in scores}["accuracy"] == pytest.approx(last["accuracy"])
     body = (merged_dir / "README.md").read_text()
@@ -72,3 +72,36 @@ def test_dtype_casts_saved_weights_and_keeps_generation_config(cli, gpt2_dir, tm
     assert next(model.parameters()).dtype == torch.float16
     meta = _front_matter((out / "README.md").read_text())
     assert meta["pipeline_tag"] == "text-generation" and "license" not in meta
+
+
+def test_the_card_of_a_keep_best_run_reports_the_scores_of_the_exported_step(
+    cli, tmp_path, masked_tokenizer_dir
+):
+    """keep_best saves the best validated step's weights as the run's model; the card's
+    model-index reported the last validation's scores, another step's, as the model's."""
+    from llmkit.train.stage import run_training
+    from tests.tasks.finetune_helpers import TINY_ENCODER, fixture, make_config
+
+    # the highest validation loss is the "best": the first validation, not the last
+    cfg = make_config(
+        tmp_path, masked_tokenizer_dir, model=TINY_ENCODER, task={"type": "classification"},
+        data={"train": fixture("sentiment_train.jsonl"),
+              "validation": fixture("sentiment_validation.jsonl")},
+        train={"batch_size": 8, "max_steps": 4, "optimizer": {"lr": 5e-3},
+               "eval": {"every_steps": 1, "best_metric": "loss", "greater_is_better": True},
+               "checkpoint": {"keep_best": True}},
+    )  # fmt: skip
+    run = run_training(cfg)
+    state = json.loads((run / "trainer_state.json").read_text())
+    assert state["best_step"] != state["step"]
+    validation = [json.loads(r) for r in (run / "metrics.jsonl").read_text().splitlines()]
+    best = next(
+        r for r in validation if r["split"] == "validation" and r["step"] == state["best_step"]
+    )
+
+    out = tmp_path / "export"
+    assert cli("export", run, "--format", "hf", "--output", out).exit_code == 0
+    card = (out / "README.md").read_text()
+    scores = _front_matter(card)["model-index"][0]["results"][0]["metrics"]
+    assert {m["type"]: m["value"] for m in scores}["loss"] == pytest.approx(best["loss"])
+    assert f"step {state['best_step']}" in card.split("## Training data")[0].split("## Model")[1]

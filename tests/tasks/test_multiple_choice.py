@@ -212,3 +212,14 @@ def test_a_decoder_family_for_multiple_choice_is_a_config_error(tmp_path, masked
     with pytest.raises(ValidationError, match="multiple-choice needs an encoder"):
         make_config(tmp_path, masked_tokenizer_dir, model={"family": "gpt2"},
                     task={"type": "multiple-choice"}, data=SWAG)  # fmt: skip
+
+
+def test_group_split_holds_out_the_named_groups(cli, tmp_path, masked_tokenizer_dir):
+    """data.group_split was ignored by multiple choice: the rows were split by
+    split.validation_ratio instead, so validation held other rows than the groups named."""
+    held_out = ["fixture-000", "fixture-001", "fixture-002", "fixture-003"]
+    data = {"train": SWAG["train"], "group_split": {"column": "video-id", "validation": held_out}}
+    result = cli("finetune", _write_config(tmp_path, masked_tokenizer_dir, data), "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "finetune data train: rows 28" in result.output
+    assert "finetune data validation: rows 4" in result.output

@@ -268,3 +268,19 @@ def test_shipped_nsp_config_dry_runs_on_text_in_the_wiki_layout(
     assert result.exit_code == 0, result.output
     assert "next sentence ⟦" in result.output and "dry run ok" in result.output
     assert not (tmp_path / "run").exists()
+
+
+def test_a_pretrained_model_without_a_next_sentence_head_is_refused(
+    cli, tmp_path, masked_tokenizer_dir, corpus_lines, tiny_model, one_thread
+):
+    """AutoModelForPreTraining of a RoBERTa is its masked LM alone: the first step ended in an
+    AttributeError traceback ('MaskedLMOutput' has no 'prediction_logits')."""
+    base = tiny_model("roberta", "AutoModelForMaskedLM", masked_tokenizer_dir, tmp_path / "rob")
+    config = _config(tmp_path, _corpus(tmp_path, corpus_lines), masked_tokenizer_dir)
+    config["model"] = {"pretrained": str(base)}
+    path = tmp_path / "nsp.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = cli("pretrain", path, "--dry-run")
+    assert result.exit_code == 2, result.output
+    assert "RobertaForMaskedLM, which has no next-sentence head" in result.output
+    assert "Traceback" not in result.output
