@@ -32,7 +32,7 @@ from llmkit.models.decoding import generation_config
 from llmkit.models.kv_cache import CACHE_ARGUMENT, preallocated_cache
 from llmkit.models.properties import is_encoder_decoder, max_positions
 from llmkit.outputs import check_output_dir, staged_output_dir
-from llmkit.tasks.models import load_trained_model
+from llmkit.tasks.models import load_trained_model, task_of_model
 from llmkit.writable import require_writable_dir
 
 
@@ -231,6 +231,13 @@ def load_generator(model_dir: str, device: str = "auto"):
     config = from_pretrained(transformers.AutoConfig, model_dir, "model")
     # loaded as the task that generates with it loads it (llmkit.tasks.models)
     task = "seq2seq" if is_encoder_decoder(config) else "clm"
+    trained_by = task_of_model(config.architectures, is_encoder_decoder(config))
+    if trained_by not in (None, "clm", "seq2seq"):
+        # Loading it as a causal LM would put a fresh, random LM head on its encoder.
+        raise CheckpointError(
+            f"{model_dir} is a {', '.join(config.architectures)} ({trained_by} head), which "
+            "does not generate text; give a causal LM or an encoder–decoder model"
+        )
     try:
         model = load_trained_model(task, model_dir, "model")
     except ValueError as e:

@@ -88,3 +88,17 @@ def test_output_dir_is_refused_unless_empty_or_an_earlier_generate_with_force(
     again = cli(*args, "--set", f"output_dir={out}")
     assert again.exit_code == 2 and "earlier `llmkit generate` output" in again.stderr
     assert cli(*args, "--set", f"output_dir={out}", "--force").exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("family", "auto_class"),
+    [("bert", "AutoModelForSequenceClassification"), ("bert", "AutoModelForMaskedLM")],
+)
+def test_a_model_whose_head_does_not_generate_exits_2(
+    cli, causal_tokenizer_dir, tiny_model, tmp_path, family, auto_class
+):
+    # loaded as a causal LM, its encoder got a fresh random LM head and printed noise, exit 0
+    model_dir = tiny_model(family, auto_class, causal_tokenizer_dir, tmp_path / "model")
+    result = cli("generate", model_dir, "--prompt", "ROMEO:")
+    assert result.exit_code == 2, result.output
+    assert "does not generate text" in result.output
