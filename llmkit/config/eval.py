@@ -87,6 +87,18 @@ class MaskedLMOptions(Section):
     [line]."""
 
 
+class QuestionAnsweringOptions(Section):
+    """Task question-answering: the windows long contexts are read in, as finetuning's task
+    options of the same names. null reuses the finetune run's setting (its
+    llmkit_config.yaml), else finetuning's default in brackets."""
+
+    doc_stride: int | None = Field(None, ge=0)
+    """Tokens of context shared by consecutive windows [128]; it must be below what a window
+    of max_length tokens has left for the context."""
+    max_question_length: int | None = Field(None, ge=1)
+    """Questions longer than this many tokens are cut [64]."""
+
+
 class EvalConfig(Section):
     stage: Literal["eval"] = "eval"
     output_dir: str | None = None
@@ -136,7 +148,7 @@ class EvalConfig(Section):
     finetuned model reuses the template it was trained with; null reads columns.prompt."""
     max_length: int | None = Field(None, ge=2)
     """classification / token-classification: truncate inputs to this many tokens (counted and
-    reported). null reuses the finetune run's max_length, else the model's maximum positions.
+    reported); question-answering: the length of a window. null reuses the finetune run's max_length, else the model's maximum positions.
     mlm-nsp: the longest sentence pair; null reuses the pretraining run's block_size."""
     max_examples: int | None = Field(None, ge=1)
     """Evaluate the first N examples only; null evaluates all."""
@@ -144,6 +156,7 @@ class EvalConfig(Section):
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
     perplexity: PerplexityOptions = Field(default_factory=PerplexityOptions)
     masked_lm: MaskedLMOptions = Field(default_factory=MaskedLMOptions)
+    question_answering: QuestionAnsweringOptions = Field(default_factory=QuestionAnsweringOptions)
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     code: CodeEvalOptions = Field(default_factory=CodeEvalOptions)
     """Programs scored by running them: metric pass_at_k (file mode) or task code."""
