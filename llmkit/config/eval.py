@@ -148,7 +148,8 @@ class EvalConfig(Section):
     finetuned model reuses the template it was trained with; null reads columns.prompt."""
     max_length: int | None = Field(None, ge=2)
     """classification / token-classification: truncate inputs to this many tokens (counted and
-    reported); question-answering: the length of a window. null reuses the finetune run's max_length, else the model's maximum positions.
+    reported); question-answering: the length of a window. null reuses the finetune run's
+    max_length, else the model's maximum positions.
     mlm-nsp: the longest sentence pair; null reuses the pretraining run's block_size."""
     max_examples: int | None = Field(None, ge=1)
     """Evaluate the first N examples only; null evaluates all."""
