@@ -3,8 +3,8 @@
 finetune saves its resolved config (llmkit_config.yaml) next to the model. Eval takes from it
 the data format, the column names, max_length, seq2seq's source_prefix and SFT's
 data.prompt_template, for each setting the eval config leaves unset, so `llmkit eval --model RUN
---data test.tsv` reads the test file the way the training file was read. Label names need nothing from it: they are in the model's
-config.json (id2label, problem_type).
+--data test.tsv` reads the test file the way the training file was read. Label names need
+nothing from it: they are in the model's config.json (id2label, problem_type).
 """
 
 from pathlib import Path
