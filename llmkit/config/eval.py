@@ -13,6 +13,7 @@ from llmkit.config.code_eval import CodeEvalOptions
 from llmkit.config.data import ColumnsConfig, Format
 from llmkit.config.generate import GenerationSettings
 from llmkit.config.load import apply_overrides, read_yaml, validate
+from llmkit.config.templates import template_fields
 
 BleuTokenize = Literal["13a", "intl", "zh", "char", "none"]
 """sacrebleu tokenizers that work offline (spm/flores download a model; mecab needs extra packages)."""
@@ -86,6 +87,18 @@ class MaskedLMOptions(Section):
     [line]."""
 
 
+class QuestionAnsweringOptions(Section):
+    """Task question-answering: the windows long contexts are read in, as finetuning's task
+    options of the same names. null reuses the finetune run's setting (its
+    llmkit_config.yaml), else finetuning's default in brackets."""
+
+    doc_stride: int | None = Field(None, ge=0)
+    """Tokens of context shared by consecutive windows [128]; it must be below what a window
+    of max_length tokens has left for the context."""
+    max_question_length: int | None = Field(None, ge=1)
+    """Questions longer than this many tokens are cut [64]."""
+
+
 class EvalConfig(Section):
     stage: Literal["eval"] = "eval"
     output_dir: str | None = None
@@ -129,9 +142,14 @@ class EvalConfig(Section):
     source_prefix: str = ""
     """seq2seq: prepended to every source, e.g. "translate English to Romanian: ". Unless set,
     a finetuned model reuses its task.source_prefix."""
+    prompt_template: str | None = None
+    """sft: build each prompt from several columns, as data.prompt_template in finetuning
+    ("{question}\nAnswer:"; {column} fields, a list column joined by newlines). Unless set, a
+    finetuned model reuses the template it was trained with; null reads columns.prompt."""
     max_length: int | None = Field(None, ge=2)
     """classification / token-classification: truncate inputs to this many tokens (counted and
-    reported). null reuses the finetune run's max_length, else the model's maximum positions.
+    reported); question-answering: the length of a window. null reuses the finetune run's
+    max_length, else the model's maximum positions.
     mlm-nsp: the longest sentence pair; null reuses the pretraining run's block_size."""
     max_examples: int | None = Field(None, ge=1)
     """Evaluate the first N examples only; null evaluates all."""
@@ -139,6 +157,7 @@ class EvalConfig(Section):
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
     perplexity: PerplexityOptions = Field(default_factory=PerplexityOptions)
     masked_lm: MaskedLMOptions = Field(default_factory=MaskedLMOptions)
+    question_answering: QuestionAnsweringOptions = Field(default_factory=QuestionAnsweringOptions)
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     code: CodeEvalOptions = Field(default_factory=CodeEvalOptions)
     """Programs scored by running them: metric pass_at_k (file mode) or task code."""
@@ -163,6 +182,13 @@ class EvalConfig(Section):
     @classmethod
     def _no_duplicates(cls, value: list[str]) -> list[str]:
         return list(dict.fromkeys(value))
+
+    @field_validator("prompt_template")
+    @classmethod
+    def _template(cls, value: str | None) -> str | None:
+        if value is not None:
+            template_fields(value)
+        return value
 
     @field_validator("fail_under")
     @classmethod
@@ -201,6 +227,9 @@ class EvalConfig(Section):
                 "code.samples > 1 with greedy decoding gives identical programs; set "
                 "generation.do_sample: true (and a temperature, e.g. 0.8)"
             )
+        if self.prompt_template is not None and self.task not in ("sft", None):
+            hint = "; task code reads code.prompt_template" if self.task == "code" else ""
+            raise ValueError(f"prompt_template builds sft prompts, not {self.task}'s{hint}")
         if self.predictions and "perplexity" in self.metrics:
             raise ValueError(
                 "perplexity needs a model (model mode); it cannot be computed from files"

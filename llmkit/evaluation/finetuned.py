@@ -1,10 +1,10 @@
 """What a model made by `llmkit finetune` was trained with, reused when it is evaluated.
 
 finetune saves its resolved config (llmkit_config.yaml) next to the model. Eval takes from it
-the data format, the column names, max_length and seq2seq's source_prefix, for each setting the
-eval config leaves unset, so `llmkit eval --model RUN --data test.tsv` reads the test file the
-way the training file was read. Label names need nothing from it: they are in the model's
-config.json (id2label, problem_type).
+the data format, the column names, max_length, seq2seq's source_prefix and SFT's
+data.prompt_template, for each setting the eval config leaves unset, so `llmkit eval --model RUN
+--data test.tsv` reads the test file the way the training file was read. Label names need
+nothing from it: they are in the model's config.json (id2label, problem_type).
 """
 
 from pathlib import Path
@@ -38,7 +38,9 @@ def saved_finetune_config(model_dir: str | Path) -> FinetuneConfig | None:
         return None
 
 
-def with_finetune_settings(cfg: EvalConfig, model_dir: str | Path) -> tuple[EvalConfig, dict]:
+def with_finetune_settings(
+    cfg: EvalConfig, model_dir: str | Path, task: str
+) -> tuple[EvalConfig, dict]:
     """`cfg` with the settings it leaves unset taken from the model's finetune config, and
     {eval key: value} of what was taken (shown to the user and written to scores.json)."""
     saved = saved_finetune_config(model_dir)
@@ -59,6 +61,9 @@ def with_finetune_settings(cfg: EvalConfig, model_dir: str | Path) -> tuple[Eval
     prefix = getattr(saved.task, "source_prefix", "")
     if "source_prefix" not in explicit and prefix:
         update["source_prefix"] = reused["source_prefix"] = prefix
+    template = saved.data.prompt_template
+    if task == "sft" and "prompt_template" not in explicit and template is not None:
+        update["prompt_template"] = reused["prompt_template"] = template
     if reused:
         shown = ", ".join(f"{key}={value!r}" for key, value in reused.items())
         print(

@@ -16,7 +16,9 @@ from transformers import AutoConfig
 from transformers.utils import logging as hf_logging
 
 from llmkit.config.eval import DEFAULT_METRICS, EvalConfig
+from llmkit.config.templates import template_fields
 from llmkit.data.conll import looks_like_conll
+from llmkit.data.templates import render
 from llmkit.errors import CheckpointError, ConfigError, DataError
 from llmkit.evaluation import onnx_backend
 from llmkit.evaluation.code_generation import evaluate_code_model
@@ -115,28 +117,41 @@ _ROLES = {
 
 
 def check_columns(cfg: EvalConfig, rows, task: str, model_dir: str, reused: dict) -> None:
-    """One line for every role whose column the data lacks: the columns found, where the
-    expected name came from, and the --set that maps it."""
-    names = {r: getattr(cfg.columns, r) for r in _ROLES[task] if getattr(cfg.columns, r)}
+    """One line for every role (or prompt template field) whose column the data lacks: the
+    columns found, where the expected name came from, and the --set that maps it."""
+    template = cfg.prompt_template if task == "sft" else None  # it replaces columns.prompt
+    roles = [r for r in _ROLES[task] if not (template and r == "prompt")]
+    names = {r: getattr(cfg.columns, r) for r in roles if getattr(cfg.columns, r)}
     for role, value in list(names.items()):  # multiple choice's endings: a list of columns
         if isinstance(value, list):
             names |= {f"{role}[{i}]": name for i, name in enumerate(names.pop(role))}
     missing = {r: n for r, n in names.items() if n.split(".")[0] not in rows.column_names}
-    if not missing:
+    fields = template_fields(template) if template else []
+    missing_fields = [name for name in fields if name not in rows.column_names]
+    if not missing and not missing_fields:
         return
     found = ", ".join(rows.column_names)
-    saved = f", the column the model was finetuned with ({model_dir}/llmkit_config.yaml)"
+    finetuned_with = f"the model was finetuned with ({model_dir}/llmkit_config.yaml)"
     problems = [
         f"no column '{name}' (columns: {found}) for columns.{role}"
-        + (saved if f"columns.{role}" in reused else "")
+        + (f", the column {finetuned_with}" if f"columns.{role}" in reused else "")
         for role, name in missing.items()
+    ] + [
+        f"no column '{name}' (columns: {found}) for prompt_template {template!r}"
+        + (f", the template {finetuned_with}" if "prompt_template" in reused else "")
+        for name in missing_fields
     ]
     if looks_like_conll(rows):
         hint = "its lines look like CoNLL (a token and its tag per line): add --data-format conll"
-    else:
+    elif missing:
         free = [c for c in rows.column_names if c not in names.values()]
         column = free[0] if len(free) == 1 else "COLUMN"
         hint = "map it: " + " ".join(f"--set columns.{r}={column}" for r in missing)
+    else:
+        hint = (
+            "set prompt_template to a template of this data's columns, or --set "
+            "prompt_template=null to read the prompts from columns.prompt"
+        )
     raise DataError(f"data: {cfg.data}: " + "; ".join(problems), hint)
 
 
@@ -153,7 +168,7 @@ def evaluate_model(cfg: EvalConfig, model_dir: str) -> SystemResult:
         return evaluate_code_model(acc, cfg, model_dir, identity)
     if task == "mlm-nsp":
         return evaluate_masked_lm(acc, cfg, model_dir, config, identity)
-    cfg, reused = with_finetune_settings(cfg, onnx_backend.settings_dir(model_dir))
+    cfg, reused = with_finetune_settings(cfg, onnx_backend.settings_dir(model_dir), task)
     rows = read_rows(cfg)
     check_columns(cfg, rows, task, model_dir, reused)
     if reused:
@@ -172,7 +187,7 @@ def _generation_eval(acc, cfg, model_dir, task, rows, identity) -> SystemResult:
         inputs = [cfg.source_prefix + str(s) for s in column(rows, cfg.columns.source)]
         references = [str(t) for t in column(rows, cfg.columns.target)]
     else:
-        inputs = [as_prompt(tokenizer, str(p)) for p in column(rows, cfg.columns.prompt)]
+        inputs = [as_prompt(tokenizer, p) for p in _prompts(cfg, rows)]
         references = [str(r) for r in column(rows, cfg.columns.response)]
     predictions = generate_shared_out(acc, model, tokenizer, inputs, cfg.generation, cfg.batch_size)
     names = [n for n in (cfg.metrics or DEFAULT_METRICS[task]) if n in TEXT_METRICS]
@@ -190,6 +205,13 @@ def _generation_eval(acc, cfg, model_dir, task, rows, identity) -> SystemResult:
     ]
     identity |= {"parameters": sum(p.numel() for p in model.parameters())}
     return SystemResult(str(model_dir), metrics, signatures, identity, out_rows)
+
+
+def _prompts(cfg: EvalConfig, rows) -> list[str]:
+    """SFT prompts as training built them: from prompt_template when there is one."""
+    if cfg.prompt_template is None:
+        return [str(p) for p in column(rows, cfg.columns.prompt)]
+    return [render(cfg.prompt_template, row) for row in rows]
 
 
 def load_for_eval(task: str, model_dir: str, device):

@@ -28,12 +28,11 @@ from llmkit.train.batches import SeededCollate, make_loader
 from llmkit.train.validation import gather_outputs
 
 
-def _task_options(config, task: str, model_dir: str):
+def _task_options(cfg: EvalConfig, config, task: str, model_dir: str):
     if task == "multiple-choice":  # the model scores any number of choices
         return MultipleChoiceTask(pad_choices=True)
-    if task == "question-answering":  # the options it was finetuned with (n_best, null answer)
-        saved = saved_finetune_config(onnx_backend.settings_dir(model_dir))
-        return saved.task if saved and saved.task.type == task else QuestionAnsweringTask()
+    if task == "question-answering":
+        return _question_answering_options(cfg, model_dir)
     names = [config.id2label[i] for i in range(config.num_labels)]
     if task == "token-classification":
         return TokenClassificationTask(labels=names)
@@ -45,14 +44,24 @@ def _task_options(config, task: str, model_dir: str):
     )
 
 
+def _question_answering_options(cfg: EvalConfig, model_dir: str) -> QuestionAnsweringTask:
+    """The options the model was finetuned with (windows, n_best, null answer), with the window
+    settings the eval config sets on top."""
+    saved = saved_finetune_config(onnx_backend.settings_dir(model_dir))
+    options = saved.task if saved and saved.task.type == "question-answering" else None
+    given = cfg.question_answering.model_dump(exclude_none=True)
+    return (options or QuestionAnsweringTask()).model_copy(update=given)
+
+
 def task_for_model(cfg: EvalConfig, model_dir: str, config, task: str):
     """The finetuning task `task` for the trained model in `model_dir` (or ONNX export); its
     data report names the rows it is handed after the eval data."""
     spec = FinetuneSpec(
-        task=_task_options(config, task, model_dir),
+        task=_task_options(cfg, config, task, model_dir),
         model=ModelConfig(pretrained=onnx_backend.config_dir(model_dir)),
         columns=cfg.columns,
         max_length=cfg.max_length,
+        options_key="question_answering" if task == "question-answering" else "task",
     )
     task_obj = TASKS[task](spec)
     names = {"eval": f"eval data {cfg.data}"}

@@ -9,6 +9,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from tokenizers import Tokenizer
 
 from llmkit.config.pipeline import PipelineConfig
 from llmkit.outputs import command_name
@@ -80,10 +81,10 @@ def _vocabulary(directory: Path) -> dict[str, Any]:
     path = directory / "tokenizer.json"
     if not path.is_file():
         return {}
-    saved = json.loads(path.read_text(encoding="utf-8"))
-    vocab = saved["model"].get("vocab") or {}
-    added = {t["content"] for t in saved.get("added_tokens", [])} - set(vocab)
-    return {"vocab_size": len(vocab) + len(added)}
+    # the library's count: each tokenizer model stores its vocabulary in its own shape (a dict of
+    # token → id for BPE and WordPiece, a list of [piece, score] for unigram)
+    tokenizer = Tokenizer.from_file(str(path))
+    return {"vocab_size": tokenizer.get_vocab_size(with_added_tokens=True)}
 
 
 def _token_counts(directory: Path) -> dict[str, Any]:

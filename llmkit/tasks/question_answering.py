@@ -56,13 +56,20 @@ class QuestionAnsweringTask(FinetuneTaskBase):
         """The last compute_metrics' predicted answer per index into `examples`."""
         if not self.tokenizer.is_fast:
             raise DataError("question-answering needs a fast tokenizer (offset mapping)")
-        room = self.max_length - self.options.max_question_length - 3  # [CLS] [SEP] [SEP]
+        self._check_window_room(spec.options_key)
+
+    def _check_window_room(self, key: str) -> None:
+        """doc_stride below what a window leaves for the context, else the tokenizer stops
+        mid-run; the special tokens are the tokenizer's own ([CLS] A [SEP] B [SEP] holds 3,
+        RoBERTa's <s> A </s></s> B </s> 4)."""
+        specials = self.tokenizer.num_special_tokens_to_add(pair=True)
+        room = self.max_length - self.options.max_question_length - specials
         if room < 1 or self.options.doc_stride >= room:
             raise ConfigError(
-                f"task.doc_stride ({self.options.doc_stride}) must be below the context room of "
-                f"a window: max_length {self.max_length} - max_question_length "
-                f"{self.options.max_question_length} - 3 special tokens = {room}",
-                "lower task.doc_stride or task.max_question_length, or raise max_length",
+                f"{key}.doc_stride ({self.options.doc_stride}) must be below the context room "
+                f"of a window: max_length {self.max_length} - max_question_length "
+                f"{self.options.max_question_length} - {specials} special tokens = {room}",
+                f"lower {key}.doc_stride or {key}.max_question_length, or raise max_length",
             )
 
     # ---- data -------------------------------------------------------------------------------

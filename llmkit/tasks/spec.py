@@ -39,6 +39,9 @@ class FinetuneSpec:
     """train.precision: decides what attn_implementation auto means."""
     has_validation: bool = False
     """A validation split will be evaluated (seq2seq then checks generation lengths)."""
+    options_key: str = "task"
+    """Where the user sets the task's options, as errors name them (`llmkit eval` has its
+    own keys for the few it takes)."""
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 import yaml
-from tasks.finetune_helpers import QUIET_TRAIN, TINY_ENCODER, fixture
+from tasks.finetune_helpers import QUIET_TRAIN, TINY_DECODER, TINY_ENCODER, fixture
 from typer.testing import CliRunner
 
 from llmkit.cli.app import app
@@ -164,3 +164,86 @@ def test_eval_of_a_conll_finetuned_model_reuses_the_format_or_takes_a_flag(
     assert flagged.exit_code == 0, flagged.output
     a, b = (json.loads((tmp_path / n).read_text()) for n in ("a.json", "b.json"))
     assert a["metrics"] == b["metrics"]
+
+
+QUESTIONS = [
+    {"question": f"What does {w} mean?", "prompt": f"unused {w}", "response": f"{w} means {w}."}
+    for w in ("king", "queen", "lord", "lady")
+]
+TEMPLATE = "Question: {question}\nAnswer:"
+
+
+@pytest.fixture(scope="module")
+def templated_sft_run(tmp_path_factory, causal_tokenizer_dir):
+    """SFT whose prompts data.prompt_template builds from `question`; the data also has a
+    `prompt` column, which training did not read."""
+    root = tmp_path_factory.mktemp("templated_sft")
+    data = root / "train.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in QUESTIONS), encoding="utf-8")
+    config = {
+        "stage": "finetune",
+        "output_dir": str(root / "run"),
+        "tokenizer": str(causal_tokenizer_dir),
+        "model": TINY_DECODER | {"context_length": 128},
+        "task": {"type": "sft", "format": "prompt-response"},
+        "max_length": 128,
+        "data": {"train": str(data), "prompt_template": TEMPLATE},
+        "split": {"validation_ratio": 0.0},
+        "train": QUIET_TRAIN | {"batch_size": 2, "max_steps": 1},
+    }
+    _finetune(config, root / "sft.yaml")
+    return root
+
+
+def _inputs(out) -> list[str]:
+    return [json.loads(x)["input"] for x in (out / "predictions.jsonl").read_text().splitlines()]
+
+
+def test_eval_of_an_sft_run_builds_its_prompts_with_the_runs_template(
+    cli, templated_sft_run, tmp_path
+):
+    run, data = templated_sft_run / "run", templated_sft_run / "train.jsonl"
+    common = ("eval", "--model", run, "--data", data, "--task", "sft",
+              "--set", "generation.max_new_tokens=2")  # fmt: skip
+    result = cli(*common, "--output-dir", tmp_path / "reused")
+    assert result.exit_code == 0, result.output
+    assert f"prompt_template={TEMPLATE!r}" in result.output
+    scores = json.loads((tmp_path / "reused" / "scores.json").read_text())
+    assert scores["model"]["finetune_settings"]["prompt_template"] == TEMPLATE
+    inputs = _inputs(tmp_path / "reused")
+    for row, prompt in zip(QUESTIONS, inputs, strict=True):  # as the model was taught
+        assert f"Question: {row['question']}\nAnswer:" in prompt and "unused" not in prompt
+
+    # null reads columns.prompt; a template of the eval data's columns replaces the run's
+    plain = cli(*common, "--set", "prompt_template=null", "--output-dir", tmp_path / "plain")
+    assert plain.exit_code == 0, plain.output
+    for row, prompt in zip(QUESTIONS, _inputs(tmp_path / "plain"), strict=True):
+        assert row["prompt"] in prompt and "Question:" not in prompt
+    other = cli(*common, "--set", "prompt_template='Q: {question}'", "--output-dir", tmp_path / "q")
+    assert other.exit_code == 0, other.output
+    assert "Q: What does king mean?" in _inputs(tmp_path / "q")[0]
+
+
+def test_a_test_file_without_the_templates_column_is_one_line_saying_what_to_set(
+    cli, templated_sft_run, tmp_path
+):
+    rows = [{"prompt": r["question"], "response": r["response"]} for r in QUESTIONS]
+    test = tmp_path / "test.jsonl"
+    test.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    run = templated_sft_run / "run"
+    result = cli("eval", "--model", run, "--data", test, "--task", "sft")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    error = result.output.strip().splitlines()[-1]
+    assert "no column 'question' (columns: prompt, response) for prompt_template" in error
+    assert f"the template the model was finetuned with ({run}/llmkit_config.yaml)" in error
+    assert "--set prompt_template=null" in error
+
+
+def test_prompt_template_with_a_task_that_does_not_read_it_stops_up_front(cli, tmp_path):
+    data = tmp_path / "problems.jsonl"
+    data.write_text('{"text": "add", "test_list": []}\n', encoding="utf-8")
+    result = cli("eval", "--model", tmp_path / "none", "--data", data, "--task", "code",
+                 "--set", "prompt_template='{text}'")  # fmt: skip
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    error = result.output.strip().splitlines()[-1]
+    assert "prompt_template builds sft prompts" in error and "code.prompt_template" in error

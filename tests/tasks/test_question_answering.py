@@ -242,6 +242,18 @@ def test_finetune_then_eval_scores_the_same_via_the_cli(
     gold = {row["id"]: (row["reference"] or [""])[0] for row in predicted}
     assert _score_file(cli, tmp_path / "gold.json", gold, held_out)["exact"] == 100.0
 
+    # shorter windows than the run's: its doc_stride (16) is reused, and what does not fit in
+    # them is named by the keys eval takes
+    short = ("eval", "--model", out, "--data", held_out, "--set", "max_length=48")
+    result = cli(*short)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    error = result.output.strip().splitlines()[-1]
+    assert "question_answering.doc_stride (16) must be below" in error
+    assert "lower question_answering.doc_stride or question_answering.max_question_length" in error
+    fits = cli(*short, "--set", "question_answering.max_question_length=16", "-o", tmp_path / "s")
+    assert fits.exit_code == 0, fits.output
+    assert json.loads((tmp_path / "s").read_text())["metrics"]["total"] == 36
+
 
 def _score_file(cli, path, answers, references):
     path.write_text(json.dumps(answers))
