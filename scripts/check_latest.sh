@@ -14,8 +14,12 @@ python3 -m venv "$venv_root/venv"
 source "$venv_root/venv/bin/activate"
 
 # torch stays the locked CPU wheel by default: an unpinned torch pulls gigabytes of CUDA packages.
-python -m pip install --quiet --upgrade "${LLMKIT_TORCH:-torch==2.13.0}"
-python -m pip install --quiet --upgrade --upgrade-strategy eager -e '.[dev]'
+# The pin is also a constraint of the eager upgrade below, which would otherwise replace it.
+torch_requirement="${LLMKIT_TORCH:-torch==2.13.0}"
+echo "$torch_requirement" > "$venv_root/torch-constraint.txt"
+python -m pip install --quiet --upgrade "$torch_requirement"
+python -m pip install --quiet --upgrade --upgrade-strategy eager \
+    --constraint "$venv_root/torch-constraint.txt" -e '.[dev]'
 
 echo "Packages newer than (or missing from) constraints.txt:"
 python - <<'PY'
