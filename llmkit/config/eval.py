@@ -26,7 +26,7 @@ MetricName = Literal[
 ]  # fmt: skip
 TaskName = Literal[
     "perplexity", "seq2seq", "sft", "classification", "token-classification", "code",
-    "multiple-choice", "question-answering", "mlm-nsp",
+    "multiple-choice", "question-answering", "mlm", "mlm-nsp",
 ]  # fmt: skip
 
 SCORE_NAMES = frozenset(
@@ -46,6 +46,7 @@ DEFAULT_METRICS: dict[str, list[str]] = {
     "code": ["pass_at_k"],
     "multiple-choice": ["classification"],
     "question-answering": ["squad"],
+    "mlm": ["perplexity"],
     "mlm-nsp": ["perplexity"],
 }
 
@@ -76,12 +77,13 @@ class PerplexityOptions(Section):
 
 
 class MaskedLMOptions(Section):
-    """Task mlm-nsp: how the documents of the data are cut into the segments sentence pairs are
-    drawn from. null reuses the pretraining run's setting (its llmkit_config.yaml, or its
-    preprocess output's), else the default in brackets."""
+    """Tasks mlm and mlm-nsp: how the data is read into documents, and (mlm-nsp) how those are
+    cut into the segments sentence pairs are drawn from. null reuses the pretraining run's
+    setting (its llmkit_config.yaml, or its preprocess output's), else the default in
+    brackets."""
 
     segments: Literal["sentence", "line"] | None = None
-    """A segment per sentence or per line, as preprocess's `segments:` [sentence]."""
+    """mlm-nsp: a segment per sentence or per line, as preprocess's `segments:` [sentence]."""
     text_unit: Literal["line", "paragraph", "file"] | None = None
     """For .txt data: a document per line, per blank-line-separated paragraph, or per file
     [line]."""
@@ -125,10 +127,10 @@ class EvalConfig(Section):
     """Model mode: model directories (several are scored side by side)."""
     task: TaskName | None = None
     """Model mode: perplexity (causal LM), seq2seq or sft (generation), classification,
-    token-classification, multiple-choice, question-answering, mlm-nsp (masked LM perplexity and
+    token-classification, multiple-choice, question-answering, mlm (masked LM perplexity of a
+    model pretrained with task.type mlm, on packed text), mlm-nsp (masked LM perplexity and
     next-sentence accuracy of a BERT pretrained with task.nsp). null infers it from the model's
-    architecture. The old
-    name of sft, causal, still works with a deprecation warning."""
+    architecture. The old name of sft, causal, still works with a deprecation warning."""
     data: str | None = None
     """Model mode: the evaluation data (a file, glob or `save_to_disk` directory)."""
     data_format: Format = "auto"
@@ -150,7 +152,8 @@ class EvalConfig(Section):
     """classification / token-classification: truncate inputs to this many tokens (counted and
     reported); question-answering: the length of a window. null reuses the finetune run's
     max_length, else the model's maximum positions.
-    mlm-nsp: the longest sentence pair; null reuses the pretraining run's block_size."""
+    mlm: the length of the blocks the text is packed into; mlm-nsp: the longest sentence pair;
+    null reuses the pretraining run's block_size, else the model's maximum positions."""
     max_examples: int | None = Field(None, ge=1)
     """Evaluate the first N examples only; null evaluates all."""
     batch_size: int = Field(32, ge=1)

@@ -114,31 +114,75 @@ def _completions(row: dict[str, Any], where: str) -> list[str]:
     raise DataError(f"{where}: a prediction row needs 'completion' (a string) or 'completions'")
 
 
+def select_task_ids(
+    rows: list[dict[str, Any]], options: CodeEvalOptions, where: str
+) -> list[dict[str, Any]]:
+    """The rows whose id lies in code.task_ids; all of them when it is unset."""
+    if options.task_ids is None:
+        return rows
+    key, (low, high) = options.id_field, options.task_ids
+    if rows and key not in rows[0]:
+        raise DataError(f"{where}: no column '{key}' to select code.task_ids by")
+    chosen = [r for r in rows if isinstance(r[key], int) and low <= r[key] <= high]
+    if not chosen:
+        raise DataError(f"{where}: no row has {key} in [{low}, {high}] (code.task_ids)")
+    return chosen
+
+
 def read_problems(
     predictions: str, references: str, options: CodeEvalOptions
 ) -> tuple[list[Problem], str, int]:
-    """(problems with their completions in reference order, style, references not predicted)."""
+    """(the selected problems that have completions, in reference order; style; the number of
+    problems selected). Missing ones are an error unless code.allow_missing."""
     key = options.id_field
-    by_id: dict[str, dict[str, Any]] = {}
-    for number, row in enumerate(read_jsonl(references), 1):
+    references_rows = read_jsonl(references)
+    for number, row in enumerate(references_rows, 1):
         if key not in row:
             raise DataError(f"{references}:{number}: no field '{key}'; set code.id_field")
-        by_id[str(row[key])] = row
+    known = {str(row[key]) for row in references_rows}
+    selected = select_task_ids(references_rows, options, str(references))
+    by_id = {str(row[key]): row for row in selected}
     style = reference_style(next(iter(by_id.values())), options, str(references))
     completions: dict[str, list[str]] = {}
     for number, row in enumerate(read_jsonl(predictions), 1):
         where = f"{predictions}:{number}"
         if key not in row:
             raise DataError(f"{where}: no field '{key}' naming the problem; set code.id_field")
-        if str(row[key]) not in by_id:
+        if str(row[key]) not in known:
             raise DataError(f"{where}: {key} {row[key]!r} is not in {references}")
         completions.setdefault(str(row[key]), []).extend(_completions(row, where))
+    _check_coverage(predictions, references, by_id, completions, options)
     problems = []
     for task_id, row in by_id.items():
         if task_id in completions:
             reference_style(row, options, f"{references}: {key} {task_id}")
             problems.append(Problem(row[key], row, completions[task_id]))
-    return problems, style, len(by_id) - len(problems)
+    return problems, style, len(by_id)
+
+
+def _check_coverage(predictions, references, by_id: dict, completions: dict, options) -> None:
+    """pass@k over part of a benchmark reads as the benchmark's: refuse a predictions file
+    that lacks selected problems unless code.allow_missing; say what is left out."""
+    key, task_ids = options.id_field, options.task_ids
+    selection = f"{references}" + (f" with {key} in {list(task_ids)}" if task_ids else "")
+    outside = sum(task_id not in by_id for task_id in completions)
+    if outside:
+        print(f"{predictions}: {outside} predicted problems are outside code.task_ids "
+              f"{list(task_ids)} and are not scored", flush=True)  # fmt: skip
+    missing = [task_id for task_id in by_id if task_id not in completions]
+    if not missing:
+        return
+    shown = ", ".join(missing[:5]) + (", …" if len(missing) > 5 else "")
+    lacks = f"{predictions} has no completion for {len(missing)} of the {len(by_id)} problems"
+    if len(missing) == len(by_id) or not options.allow_missing:
+        fix = "" if len(missing) == len(by_id) else (
+            f"; predict every problem, narrow code.task_ids, or set code.allow_missing=true to "
+            f"score only the {len(by_id) - len(missing)} predicted"
+        )  # fmt: skip
+        raise DataError(f"{lacks} of {selection} ({key} {shown}){fix}")
+    print(f"{predictions}: scoring {len(by_id) - len(missing)} of the {len(by_id)} problems of "
+          f"{selection} (code.allow_missing); no completion for {key} {shown}",
+          flush=True)  # fmt: skip
 
 
 def note_where_samples_go(cfg) -> None:
@@ -155,12 +199,10 @@ def evaluate_code_files(cfg) -> list:
     note_where_samples_go(cfg)
     results = []
     for path in cfg.predictions:
-        problems, style, unpredicted = read_problems(path, cfg.references[0], cfg.code)
-        if unpredicted:
-            print(f"{path}: {unpredicted} problems of {cfg.references[0]} have no prediction "
-                  "and are not scored", flush=True)  # fmt: skip
+        problems, style, selected = read_problems(path, cfg.references[0], cfg.code)
         metrics, rows, verdicts = score_problems(problems, style, cfg.code)
         identity = {"path": str(path), "reference_style": style, "verdicts": verdicts,
-                    "unpredicted_problems": unpredicted}  # fmt: skip
+                    "problems_selected": selected,
+                    "problems_missing": selected - len(problems)}  # fmt: skip
         results.append(SystemResult(str(path), metrics, {}, identity, rows))
     return results

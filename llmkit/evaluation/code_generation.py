@@ -11,12 +11,12 @@ from typing import Any
 
 from llmkit.config.code_eval import CodeEvalOptions
 from llmkit.data.templates import render, require_template_columns
-from llmkit.errors import DataError
 from llmkit.evaluation.code_eval import (
     Problem,
     note_where_samples_go,
     reference_style,
     score_problems,
+    select_task_ids,
 )
 from llmkit.evaluation.finetuned import SAVED_CONFIG, saved_finetune_config
 from llmkit.evaluation.inputs import as_prompt, read_rows
@@ -40,20 +40,6 @@ def clean_completion(text: str, options: CodeEvalOptions) -> str:
     return text[:cut].rstrip() + "\n"
 
 
-def select_problems(rows, options: CodeEvalOptions, where: str) -> list[dict[str, Any]]:
-    """Rows as dicts, restricted to code.task_ids when set."""
-    records = rows.to_list()
-    if options.task_ids is None:
-        return records
-    key, (low, high) = options.id_field, options.task_ids
-    if records and key not in records[0]:
-        raise DataError(f"{where}: no column '{key}' to select code.task_ids by")
-    chosen = [r for r in records if isinstance(r[key], int) and low <= r[key] <= high]
-    if not chosen:
-        raise DataError(f"{where}: no row has {key} in [{low}, {high}] (code.task_ids)")
-    return chosen
-
-
 def _with_finetune_template(options: CodeEvalOptions, model_dir: str, identity: dict):
     """The prompt template the model was finetuned with (its saved llmkit_config.yaml), unless
     the eval config sets code.prompt_template itself: a model is best asked as it was taught."""
@@ -73,7 +59,7 @@ def evaluate_code_model(acc, cfg, model_dir: str, identity: dict[str, Any]):
     rows = read_rows(cfg.model_copy(update={"max_examples": None}))
     key = "code.prompt_template"
     require_template_columns(options.prompt_template, rows.column_names, f"data {cfg.data}", key)
-    records = select_problems(rows, options, f"data {cfg.data}")[: cfg.max_examples]
+    records = select_task_ids(rows.to_list(), options, f"data {cfg.data}")[: cfg.max_examples]
     style = reference_style(records[0], options, f"data {cfg.data}")
     model, tokenizer = load_generator(model_dir, str(acc.device))
     prompts = [as_prompt(tokenizer, render(options.prompt_template, r)) for r in records]

@@ -56,6 +56,7 @@ _EVAL_TASKS = {
     "clm": "perplexity",
     "multiple-choice": "multiple-choice",
     "question-answering": "question-answering",
+    "mlm": "mlm",
     "mlm-nsp": "mlm-nsp",
 }
 """The task that trained a model (llmkit.tasks.models) → how eval scores it by default."""
@@ -111,6 +112,7 @@ _ROLES = {
     "token-classification": ("words", "label"),
     "multiple-choice": ("premise", "ending_start", "endings", "label"),
     "question-answering": ("question", "context", "answer_text", "answer_start"),
+    "mlm": ("text",),
     "mlm-nsp": ("text",),
 }
 """The columns (data roles) each task reads."""
@@ -166,8 +168,8 @@ def evaluate_model(cfg: EvalConfig, model_dir: str) -> SystemResult:
     identity = {"path": str(model_dir), "model_type": config.model_type, "task": task}
     if task == "code":
         return evaluate_code_model(acc, cfg, model_dir, identity)
-    if task == "mlm-nsp":
-        return evaluate_masked_lm(acc, cfg, model_dir, config, identity)
+    if task in ("mlm", "mlm-nsp"):
+        return evaluate_masked_lm(acc, cfg, model_dir, config, task, identity)
     cfg, reused = with_finetune_settings(cfg, onnx_backend.settings_dir(model_dir), task)
     rows = read_rows(cfg)
     check_columns(cfg, rows, task, model_dir, reused)
@@ -227,7 +229,8 @@ def _perplexity_eval(acc, cfg, model_dir, config, rows, identity) -> SystemResul
         raise ConfigError(
             f"task perplexity needs a causal LM; {model_dir} is a {config.model_type} "
             f"({', '.join(config.architectures or ['unknown head'])}). Masked LMs have no "
-            "left-to-right likelihood: evaluate them through a finetuned task instead"
+            "left-to-right likelihood: score them with task mlm (or mlm-nsp), or through a "
+            "finetuned task"
         )
     model = load_for_eval("clm", model_dir, acc.device)
     tokenizer = transformers.AutoTokenizer.from_pretrained(onnx_backend.config_dir(model_dir))

@@ -5,6 +5,7 @@ import json
 import os
 
 import pytest
+from code_problems import write_problems
 
 ADD_TESTS = ["assert add(1, 2) == 3", "assert add(2, 2) == 4", "assert add(-1, 1) == 0"]
 LIMITS = ["--set", "code.timeout=6", "--set", "code.memory_mb=100", "--set", "code.k=[1]"]
@@ -157,3 +158,39 @@ def test_bad_prediction_files_are_one_line_errors(cli, jsonl, problem_files):
     texts = jsonl("texts.jsonl", [{"task_id": 1, "text": "no tests here"}])
     result = cli("eval", "-p", unknown, "-r", texts, "-m", "pass_at_k", "--allow-code-execution")
     assert result.exit_code == 2 and "test_list" in result.output
+
+
+def test_a_predictions_file_missing_problems_is_refused_unless_allowed(cli, jsonl, tmp_path):
+    refs = write_problems(tmp_path / "mbpp.jsonl")  # task_ids 1..6
+    rows = [json.loads(line) for line in refs.read_text().splitlines()]
+    preds = jsonl("preds.jsonl", [{"task_id": r["task_id"], "completion": r["code"]}
+                                  for r in rows[:3]])  # fmt: skip
+    run = ("eval", "-p", preds, "-r", refs, "-m", "pass_at_k", "--allow-code-execution", *LIMITS)
+    # scored as it is, pass@1 would read 1.0 for a file that solves half the benchmark
+    result = cli(*run)
+    assert result.exit_code == 2
+    (error,) = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert "no completion for 3 of the 6 problems" in error and "task_id 4, 5, 6" in error
+    assert "code.allow_missing=true" in error
+
+    out = tmp_path / "subset"
+    result = cli(*run, "--set", "code.allow_missing=true", "--output-dir", out)
+    assert result.exit_code == 0, result.output
+    assert "scoring 3 of the 6 problems" in result.output
+    scores = json.loads((out / "scores.json").read_text())
+    assert scores["metrics"]["problems"] == 3.0 and scores["metrics"]["pass@1"] == 1.0
+    assert scores["predictions"]["problems_selected"] == 6
+    assert scores["predictions"]["problems_missing"] == 3
+
+    # code.task_ids selects the problems in file mode too; predictions of others are left out
+    out = tmp_path / "selected"
+    result = cli(*run, "--set", "code.task_ids=[2,3]", "--output-dir", out)
+    assert result.exit_code == 0, result.output
+    assert "1 predicted problems are outside code.task_ids [2, 3]" in result.output
+    scores = json.loads((out / "scores.json").read_text())
+    assert scores["metrics"]["problems"] == 2.0
+    assert scores["predictions"]["problems_selected"] == 2
+    assert [r["task_id"] for r in _samples(out)] == [2, 3]
+    result = cli(*run, "--set", "code.task_ids=[3,4]")
+    assert result.exit_code == 2 and "no completion for 1 of the 2 problems" in result.output
+    assert "with task_id in [3, 4] (task_id 4)" in result.output

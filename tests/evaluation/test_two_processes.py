@@ -1,6 +1,7 @@
 """`accelerate launch --num_processes 2 -m llmkit eval …` scores as one process does: the
-generation batches, perplexity's windows and the sampled programs are shared out across the
-processes and gathered back in order, the duplicates that pad the last share dropped.
+generation batches, perplexity's windows, the sampled programs and masked LM batches are shared
+out across the processes and gathered back in order, the duplicates that pad the last share
+dropped.
 
 On this machine the two processes run on the CPU over gloo, one thread each."""
 
@@ -80,3 +81,20 @@ def test_sampled_programs_of_two_processes_are_those_of_one(cli, tiny_gpt2_dir, 
     generated = [json.loads(line)["generated"] for line in one.splitlines()]
     assert len(generated) == 6
     assert len(set(generated[:3])) > 1  # one prompt's samples differ: each draws its own
+
+
+def test_masked_lm_scores_of_two_processes_are_those_of_one(
+    cli, tiny_model, masked_tokenizer_dir, tmp_path, corpus_lines
+):
+    model = tiny_model("bert", "AutoModelForMaskedLM", masked_tokenizer_dir, tmp_path / "mlm")
+    data = tmp_path / "heldout.txt"
+    data.write_text("\n".join(corpus_lines[:40]) + "\n", encoding="utf-8")
+    # masks are drawn per batch, and a batch's shape decides them: a short last batch must
+    # stay short under 2 processes (accelerate would complete it with other rows), and the
+    # batch that pads the second process's share must be dropped
+    args = ["eval", "--model", model, "--data", data, "--set", "batch_size=3",
+            "--set", "max_length=24"]  # fmt: skip
+    scores = _one_and_two_processes(cli, args, tmp_path)
+    blocks = scores[0]["model"]["blocks"]
+    assert scores[0]["model"]["task"] == "mlm" and blocks > 6 and blocks % 3 != 0
+    assert scores[1]["metrics"] == pytest.approx(scores[0]["metrics"], rel=1e-9)

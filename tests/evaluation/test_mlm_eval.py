@@ -1,0 +1,100 @@
+"""`llmkit eval` of a plain masked LM (…ForMaskedLM, `llmkit pretrain` with task.type mlm): MLM
+loss and perplexity on held-out text, packed and masked as the run's validation was."""
+
+import json
+
+import pytest
+import yaml
+
+QUIET = {"logging": {"every_steps": 2, "live": False, "trackers": []}}
+
+
+@pytest.fixture(scope="module")
+def mlm_run(tmp_path_factory, masked_tokenizer_dir, corpus_lines):
+    """A few steps of masked LM pretraining (whole words, p 0.2, seed 7), validated on
+    held_out.txt; (run, held-out file)."""
+    from typer.testing import CliRunner
+
+    from llmkit.cli.app import app
+
+    root = tmp_path_factory.mktemp("mlm_eval")
+    (root / "train.txt").write_text("\n".join(corpus_lines[:300]) + "\n", encoding="utf-8")
+    held_out = root / "held_out.txt"
+    # blank lines are documents preprocess drops (min_chars): eval must skip them too
+    held_out.write_text("\n\n".join(corpus_lines[300:360]) + "\n", encoding="utf-8")
+    config = {
+        "stage": "pretrain",
+        "output_dir": str(root / "run"),
+        "model": {"family": "bert", "n_layers": 2, "hidden_size": 32, "n_heads": 2,
+                  "context_length": 64},
+        "task": {"type": "mlm", "mlm_probability": 0.2, "whole_word_mask": True},
+        "data": {"preprocess": {
+            "data": {"train": str(root / "train.txt"), "validation": str(held_out)},
+            "cleaning": {"deduplicate": False},
+            "tokenizer": str(masked_tokenizer_dir), "block_size": 40,
+            "output_dir": str(root / "packed"),
+        }},
+        "train": {"batch_size": 4, "max_steps": 4, "seed": 7, "optimizer": {"lr": 1e-3},
+                  "eval": {"every_steps": 4, "batch_size": 3}, **QUIET},
+    }  # fmt: skip
+    path = root / "mlm.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = CliRunner().invoke(app, ["pretrain", str(path)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return root / "run", held_out
+
+
+def test_held_out_scores_equal_the_runs_validation(cli, mlm_run, tmp_path):
+    run, held_out = mlm_run
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    validation = [r for r in rows if r["split"] == "validation"][-1]
+    out = tmp_path / "eval"
+    # the run's validation batch size (train.eval.batch_size): masks are drawn per batch
+    result = cli("eval", "--model", run, "--data", held_out, "--set", "batch_size=3",
+                 "--output-dir", out)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    scores = json.loads((out / "scores.json").read_text())
+    assert scores["model"]["task"] == "mlm"  # inferred from BertForMaskedLM
+    assert scores["model"]["pretrain_settings"] == {"text_unit": "line", "block_size": 40}
+    packed = json.loads((run.parent / "packed" / "manifest.json").read_text())
+    assert scores["model"]["blocks"] == packed["splits"]["validation"]["rows"]
+    for name in ("loss", "perplexity"):
+        assert scores["metrics"][name] == pytest.approx(validation[name], rel=1e-5), name
+    # another batch size masks other tokens: the scores move, so the match above is no accident
+    result = cli("eval", "--model", run, "--data", held_out, "--output", tmp_path / "b8.json")
+    assert result.exit_code == 0, result.output
+    other = json.loads((tmp_path / "b8.json").read_text())["metrics"]
+    assert other["loss"] != pytest.approx(validation["loss"], rel=1e-5)
+
+
+def test_overrides_gates_and_models_llmkit_did_not_pretrain(
+    cli, mlm_run, tiny_model, masked_tokenizer_dir, tmp_path
+):
+    run, held_out = mlm_run
+    result = cli("eval", "--model", run, "--data", held_out, "--set", "max_length=16",
+                 "--output", tmp_path / "s.json", "--fail-under", "perplexity=1.0")  # fmt: skip
+    assert result.exit_code == 1  # perplexity: lower is better, so 1.0 is out of reach
+    scores = json.loads((tmp_path / "s.json").read_text())
+    assert scores["model"]["pretrain_settings"]["block_size"] == 16
+    # a masked LM without a run's config: default masking (p 0.15, seed 0), its own positions
+    masked = tiny_model("roberta", "AutoModelForMaskedLM", masked_tokenizer_dir, tmp_path / "rb")
+    result = cli("eval", "--model", masked, "--data", held_out, "--output", tmp_path / "r.json")
+    assert result.exit_code == 0, result.output
+    scores = json.loads((tmp_path / "r.json").read_text())
+    assert scores["model"]["task"] == "mlm"
+    assert scores["model"]["pretrain_settings"] == {"text_unit": "line", "block_size": 64}
+    assert scores["metrics"]["perplexity"] > 1.0
+
+
+def test_other_models_and_pair_options_are_refused(cli, mlm_run, tiny_gpt2_dir):
+    run, held_out = mlm_run
+    result = cli("eval", "--model", tiny_gpt2_dir, "--data", held_out, "--task", "mlm")
+    assert result.exit_code == 2
+    assert "task mlm needs a model with a masked LM head" in result.output
+    result = cli("eval", "--model", run, "--data", held_out, "--task", "mlm-nsp")
+    assert result.exit_code == 2 and "leave task unset to score it as mlm" in result.output
+    result = cli("eval", "--model", run, "--data", held_out, "--set", "masked_lm.segments=line")
+    assert result.exit_code == 2 and "masked_lm.segments" in result.output
+    # a causal-LM task names the masked LM's own
+    result = cli("eval", "--model", run, "--data", held_out, "--task", "perplexity")
+    assert result.exit_code == 2 and "task mlm" in result.output
