@@ -7,6 +7,7 @@ import typer
 
 from llmkit.cli.common import ConfigArg, SetOpt
 from llmkit.config.load import apply_overrides, dump_config, read_yaml, validate
+from llmkit.config.pipeline import resolve_stages
 from llmkit.config.stages import STAGE_SCHEMAS, schema_for, stage_of
 from llmkit.errors import ConfigError
 
@@ -19,7 +20,12 @@ StageOpt = typer.Option(
 
 def _resolve(path: Path, sets: list[str], stage: str | None):
     data = apply_overrides(read_yaml(path), sets)
-    return validate(schema_for(stage_of(data, str(path), stage)), data, str(path), sets)
+    implicit = "pipeline" if "stages" in data and "stage" not in data else None  # as `run` takes it
+    kind = stage_of(data, str(path), stage or implicit)
+    cfg = validate(schema_for(kind), data, str(path), sets)
+    if kind == "pipeline":  # each stage's section, as `llmkit run` checks it before running
+        resolve_stages(cfg, str(path), sets)
+    return cfg
 
 
 @app.command(
@@ -37,7 +43,8 @@ def validate_cmd(
     set_: list[str] = SetOpt,
     stage: str | None = StageOpt,
 ) -> None:
-    """Check configs against their stage's schema; exit 2 if any is invalid, naming each."""
+    """Check configs against their stage's schema (a pipeline: each stage's section against
+    its own); exit 2 if any is invalid, naming each."""
     problems = []
     for path in paths:
         try:

@@ -10,6 +10,7 @@ from llmkit.config.load import dump_config, read_yaml, validate
 from llmkit.config.stages import STAGE_SCHEMAS, schema_for
 
 CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml"))
+PIPELINES = sorted((Path(__file__).resolve().parents[2] / "configs" / "pipelines").glob("*.yaml"))
 
 
 def test_configs_ship():
@@ -30,6 +31,14 @@ def test_config_validate_command_accepts_every_shipped_config(cli):
     result = cli("config", "validate", *CONFIGS)
     assert result.exit_code == 0, result.output
     assert result.output.count(": ok") == len(CONFIGS)
+
+
+def test_config_validate_command_accepts_every_shipped_pipeline(cli):
+    """Each stage's section too, against its own stage's schema, as `llmkit run` checks it."""
+    assert PIPELINES, "configs/pipelines/ has no example pipelines"
+    result = cli("config", "validate", *PIPELINES)
+    assert result.exit_code == 0, result.output
+    assert result.output.count(": ok") == len(PIPELINES)
 
 
 # the finetune configs whose data ships in tests/fixtures
