@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from llmkit.config.pipeline import PipelineStage
-from llmkit.errors import ConfigError, DataError
+from llmkit.errors import ConfigError, DataError, UserError
 from llmkit.outputs import is_empty_dir
 from llmkit.pipeline.state import (
     changed_keys,
@@ -140,7 +140,7 @@ def build_plan(
         action, reason = _decide(stage, i, names, inputs, uses, plans, state, selection)
         plans.append(StagePlan(stage, action, reason, uses))
         if action != "skip":
-            _check_prompt_file(stage, stages[:i])
+            _check_prompt_file(stage, plans[:-1])
     _check_skipped_inputs_exist(plans, state)
     return plans
 
@@ -210,16 +210,40 @@ def _check_skipped_inputs_exist(plans: list[StagePlan], state: dict[str, dict[st
                 )
 
 
-def _check_prompt_file(stage: PipelineStage, earlier: list[PipelineStage]) -> None:
-    """A generate stage reads its prompt file only when its turn comes: a missing one is
-    refused before the stages ahead of it train for minutes, unless an earlier stage writes it."""
+def _check_prompt_file(stage: PipelineStage, earlier: list[StagePlan]) -> None:
+    """A generate stage reads its prompt file only when its turn comes: a missing or empty one
+    is refused before the stages ahead of it train for minutes, unless an earlier stage that
+    runs writes it (then the stage checks it when its turn comes)."""
     path = stage.config.input_file if stage.kind == "generate" else None
-    if path is None or Path(path).is_file() or _owner(Path(path), earlier) is not None:
+    if path is None:
         return
-    raise DataError(
-        f"stages.{stage.name}.input_file: {path} does not exist; nothing was run",
-        "name a .txt (one prompt per line) or .jsonl file",
-    )
+    owner = _owner(Path(path), [p.stage for p in earlier])
+    if owner is not None and any(p.stage.name == owner and p.runs for p in earlier):
+        return
+    require_prompts(stage, "nothing was run")
+
+
+def require_prompts(stage: PipelineStage, outcome: str) -> None:
+    """A generate stage's prompt file exists and holds a prompt, or the stage has prompts of its
+    own; the error names the stage and its file (not `llmkit generate`'s command-line flags)
+    and says what `outcome` the refusal had."""
+    from llmkit.generation import read_prompts
+
+    where = f"stages.{stage.name}.input_file: {stage.config.input_file}"
+    if not Path(stage.config.input_file).is_file():
+        raise DataError(
+            f"{where} does not exist; {outcome}", "name a .txt (one prompt per line) or .jsonl file"
+        )
+    try:
+        prompts = read_prompts(stage.config)
+    except UserError as e:
+        e.message = f"stages.{stage.name}: {e.message}; {outcome}"
+        raise
+    if not prompts:
+        raise DataError(
+            f"{where} holds no prompts (it is empty or has only blank lines); {outcome}",
+            "write one prompt per line, or give the stage prompts: [...]",
+        )
 
 
 def check_owned_outputs(plans: list[StagePlan], state: dict[str, dict[str, Any]]) -> None:

@@ -26,6 +26,7 @@ from llmkit.pipeline.plan import (
     build_plan,
     check_owned_outputs,
     output_paths,
+    require_prompts,
     started_record,
 )
 from llmkit.pipeline.preflight import preflight
@@ -273,6 +274,8 @@ def _call_stage_function(plan: StagePlan) -> None:
     elif kind == "generate":
         from llmkit.generation import run_generate
 
+        if cfg.input_file is not None:  # unchecked by the plan when an earlier stage writes it
+            require_prompts(plan.stage, "found when its turn came; the stages before it completed")
         run_generate(cfg, force=replace)
     elif kind == "export":
         from llmkit.export.run import run_export

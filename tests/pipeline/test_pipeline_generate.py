@@ -5,11 +5,13 @@ reruns it; a broken section is refused before anything runs."""
 
 import json
 import shlex
+from pathlib import Path
 
 import pytest
 from pipeline_helpers import write_pipeline
 
 from llmkit.config.pipeline import load_pipeline
+from llmkit.errors import DataError
 from llmkit.pipeline.plan import Selection, build_plan, output_paths, started_record
 from llmkit.pipeline.state import tree_fingerprint
 
@@ -160,3 +162,76 @@ def test_a_generate_stage_on_a_model_directory_reruns_when_the_model_changes(tin
     (root / "model" / "model.safetensors").write_text("retrained")
     plan = build_plan(load_pipeline(path)[1], state, Selection())[0]
     assert plan.action == "run" and plan.reason == f"input changed: {root / 'model'}"
+
+
+@pytest.mark.parametrize("text", ["", "\n  \n\n"], ids=["empty", "blank lines"])
+@pytest.mark.parametrize("args", [(), ("--dry-run",)], ids=["run", "dry run"])
+def test_a_prompt_file_without_prompts_is_refused_before_any_stage_runs(cli, tiny, text, args):
+    root, pipeline = tiny
+    pipeline = _generating(root, pipeline)
+    (root / "prompts.txt").write_text(text, encoding="utf-8")
+    pipeline["stages"]["gen"]["input_file"] = str(root / "prompts.txt")
+    out = _refused(cli, root, pipeline, *args)
+    assert f"stages.gen.input_file: {root / 'prompts.txt'} holds no prompts" in out
+    assert "--prompt" not in out  # `llmkit generate`'s flags mean nothing in a pipeline
+
+
+def test_a_bad_line_in_the_prompt_file_is_refused_before_any_stage_runs(cli, tiny):
+    root, pipeline = tiny
+    pipeline = _generating(root, pipeline)
+    with open(root / "prompts.jsonl", "a", encoding="utf-8") as f:
+        f.write('{"prompt": "no text field"}\n')
+    out = _refused(cli, root, pipeline)
+    assert out.startswith(f"error: stages.gen: {root / 'prompts.jsonl'}:4: no field 'text'")
+
+
+def _prompts_from_tokenizer_stage(root, pipeline) -> dict:
+    """A tokenizer stage, then a generate stage whose prompt file lies in its output."""
+    pipeline["stages"] = {
+        "tok": pipeline["stages"]["tok"],
+        "gen": {"stage": "generate", "model": "${tok}", "input_file": "${tok}/prompts.txt"},
+    }
+    return pipeline
+
+
+def test_a_prompt_file_an_earlier_stage_should_write_is_checked_when_its_turn_comes(cli, tiny):
+    root, pipeline = tiny
+    result = cli("run", write_pipeline(root, _prompts_from_tokenizer_stage(root, pipeline)))
+    assert result.exit_code == 2, result.output
+    line = result.output.strip().splitlines()[-1]
+    prompts = root / "pipe" / "tok" / "prompts.txt"
+    assert line.startswith(f"error: stages.gen.input_file: {prompts} does not exist"), line
+    assert (root / "pipe" / "tok" / "tokenizer.json").is_file()  # the stage before it ran
+
+
+def test_an_empty_prompt_file_written_by_an_earlier_stage_names_the_stage(cli, tiny, monkeypatch):
+    """A stage whose output holds the prompt file, stood in for by the tokenizer stage writing
+    blank lines next to its tokenizer."""
+    import llmkit.tokenizer
+
+    train_tokenizer = llmkit.tokenizer.train_tokenizer
+
+    def writing_blank_prompts(cfg, **kwargs):
+        result = train_tokenizer(cfg, **kwargs)
+        (Path(cfg.output_dir) / "prompts.txt").write_text("\n \n", encoding="utf-8")
+        return result
+
+    monkeypatch.setattr(llmkit.tokenizer, "train_tokenizer", writing_blank_prompts)
+    root, pipeline = tiny
+    result = cli("run", write_pipeline(root, _prompts_from_tokenizer_stage(root, pipeline)))
+    assert result.exit_code == 2, result.output
+    line = result.output.strip().splitlines()[-1]
+    prompts = root / "pipe" / "tok" / "prompts.txt"
+    assert line.startswith(f"error: stages.gen.input_file: {prompts} holds no prompts"), line
+    assert "--prompt" not in result.output
+
+
+def test_an_empty_prompt_file_in_a_skipped_stage_output_is_refused_before_any_stage_runs(tiny):
+    """The stage that wrote the file completed before and does not run again: the file is as
+    the generate stage will read it, so it is checked up front."""
+    root, pipeline = tiny
+    _, stages = load_pipeline(write_pipeline(root, _prompts_from_tokenizer_stage(root, pipeline)))
+    state = _complete_all(stages, {})
+    (root / "pipe" / "tok" / "prompts.txt").write_text("\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"stages\.gen\.input_file: .* holds no prompts"):
+        build_plan(stages, state, Selection(only="gen"))
