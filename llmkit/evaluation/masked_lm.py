@@ -83,9 +83,8 @@ def evaluate_masked_lm(
 
 def _evaluate_batches(acc, task: MaskedLMTask, model, examples: Dataset, batch_size: int):
     """task.evaluate_batch over the batches of `examples`, batch i masked under validation's
-    seed for batch i (one process). The batches are shared out across processes whole:
-    accelerate completes a short last batch with other rows, and the masks of a batch depend on
-    its shape."""
+    seed for batch i (one process). The batches are shared out across processes whole, each
+    under its own index: a row's masks depend on its batch's seed and its place in the batch."""
     units = [
         range(i, min(i + batch_size, len(examples))) for i in range(0, len(examples), batch_size)
     ]
