@@ -32,6 +32,12 @@ class PretrainTaskConfig(Section):
     time B is the text that follows A in its document, half the time a segment of another
     document. The model is BertForPreTraining (family bert); the loss is the MLM loss plus the
     NSP loss, and validation reports mlm_loss, perplexity, nsp_loss and nsp_accuracy."""
+    short_seq_prob: float = Field(0.1, ge=0.0, le=1.0)
+    """NSP: the share of sentence pairs filled up to a random length (2 tokens to block_size)
+    instead of block_size, so that the model also sees short inputs, as BERT's
+    create_pretraining_data.py does (its default, 0.1). Drawn with the pairs, from train.seed;
+    both splits, and `llmkit eval` (task mlm-nsp) with the run's value. 0: every pair as long
+    as its document allows."""
 
 
 class PretrainDataConfig(Section):

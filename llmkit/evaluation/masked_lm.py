@@ -8,7 +8,8 @@ pretraining task, with the run's settings.
   loss and perplexity plus NSP loss and accuracy.
 
 The settings come from the run's llmkit_config.yaml: mlm_probability, whole_word_mask,
-train.seed, and from its preprocess config text_unit, block_size (and segments). Every batch is
+short_seq_prob (0 for a run saved before that key existed, as it drew its pairs), train.seed,
+and from its preprocess config text_unit, block_size (and segments). Every batch is
 masked under its own seed, as validation masks it, so the scores do not depend on the number of
 processes, and the run's own validation file, scored with its validation batch size, gives its
 last validation scores. The file is read as it is: preprocess's cleaning is not applied (empty
@@ -82,9 +83,8 @@ def evaluate_masked_lm(
 
 def _evaluate_batches(acc, task: MaskedLMTask, model, examples: Dataset, batch_size: int):
     """task.evaluate_batch over the batches of `examples`, batch i masked under validation's
-    seed for batch i (one process). The batches are shared out across processes whole:
-    accelerate completes a short last batch with other rows, and the masks of a batch depend on
-    its shape."""
+    seed for batch i (one process). The batches are shared out across processes whole, each
+    under its own index: a row's masks depend on its batch's seed and its place in the batch."""
     units = [
         range(i, min(i + batch_size, len(examples))) for i in range(0, len(examples), batch_size)
     ]
@@ -151,6 +151,9 @@ def _saved_pretrain_config(model_dir: str) -> PretrainConfig | None:
     data = read_yaml(path)
     if data.get("stage") != "pretrain":
         return None
+    if isinstance(data.get("task"), dict):
+        # saved before task.short_seq_prob existed: its pairs were all drawn full length
+        data["task"].setdefault("short_seq_prob", 0.0)
     try:
         return PretrainConfig.model_validate(data)
     except ValidationError as e:

@@ -2,9 +2,12 @@
 
 Each time a row is batched, `mlm_probability` of its tokens (or of its words, with
 whole_word_mask) are chosen for prediction; of those 80% become the mask token, 10% a random
-token and 10% stay as they are (Devlin et al. 2019). Special tokens are never chosen.
+token and 10% stay as they are (Devlin et al. 2019). Special tokens are never chosen. A row's
+draws depend on the batch's seed (the loop seeds each batch by its position) and the row's place
+in the batch, never on the batch's other rows.
 """
 
+import hashlib
 from typing import Any
 
 import torch
@@ -61,36 +64,58 @@ class MaskedLMTask(PretrainTaskBase):
         if self.spec.task.whole_word_mask:
             self.word_starts = word_start_table(tok.convert_ids_to_tokens(list(range(vocab))))
 
-    def choose_positions(self, ids: torch.Tensor, attention: torch.Tensor | None) -> torch.Tensor:
-        """(B, T) bool: the positions that carry loss, drawn from torch's global RNG."""
-        special = self.special[ids]
-        if attention is not None:
-            special |= attention == 0
+    def choose_positions(
+        self, ids: torch.Tensor, special: torch.Tensor, draw: torch.Tensor
+    ) -> torch.Tensor:
+        """(B, T) bool: the positions that carry loss, given `special` (B, T) positions that
+        never do and a uniform `draw` (B, T) per token (whole_word_mask: per word slot)."""
         p = self.spec.task.mlm_probability
         if self.word_starts is None:
-            return (torch.rand(ids.shape) < p) & ~special
+            return (draw < p) & ~special
         # A word is a start token and the continuations after it; a special token is a word of
         # its own and ends the previous one.
         after_special = F.pad(special[:, :-1], (1, 0), value=True)
         starts = self.word_starts[ids] | special | after_special
         word_index = starts.long().cumsum(dim=1) - 1  # (B, T), 0-based word number in the row
-        word_chosen = torch.rand(ids.shape) < p  # one draw per word slot
-        return word_chosen.gather(1, word_index) & ~special
+        return (draw < p).gather(1, word_index) & ~special
 
     def collate(self, examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         return self.mask_tokens(self.pad_ids(examples))
 
+    def row_draws(self, lengths: list[int], width: int) -> tuple[torch.Tensor, ...]:
+        """Uniform draws (B, width) for choosing and for the 80/10/10 split, and replacement
+        ids (B, width). Each row's come from its own generator, seeded from torch's global RNG
+        (one draw per batch) and the row's place in the batch, over the row's own length: a
+        row's masks do not depend on the other rows of its batch, so a last validation batch
+        that accelerate completes with rows from the start masks its real rows as one process
+        does. Past a row's length: 1.0 (never chosen)."""
+        base = int(torch.randint(2**62, ()))
+        uniform = torch.ones(2, len(lengths), width)
+        replace = torch.zeros(len(lengths), width, dtype=torch.long)
+        for row, length in enumerate(lengths):
+            gen = torch.Generator().manual_seed(_row_seed(base, row))
+            uniform[:, row, :length] = torch.rand(2, length, generator=gen)
+            replace[row, :length] = torch.randint(
+                len(self.replacement_ids), (length,), generator=gen
+            )
+        return uniform[0], uniform[1], replace
+
     def mask_tokens(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """`batch` with input_ids masked and labels set (IGNORE_INDEX where nothing is asked)."""
         ids = batch["input_ids"]
-        chosen = self.choose_positions(ids, batch.get("attention_mask"))
+        attention = batch.get("attention_mask")
+        special = self.special[ids]
+        if attention is None:
+            lengths = [ids.shape[1]] * ids.shape[0]
+        else:
+            special |= attention == 0
+            lengths = attention.sum(dim=1).tolist()
+        choose, draw, replace = self.row_draws(lengths, ids.shape[1])
+        chosen = self.choose_positions(ids, special, choose)
         labels = torch.where(chosen, ids, IGNORE_INDEX)
-        draw = torch.rand(ids.shape)
         to_mask = chosen & (draw < 0.8)
         to_random = chosen & (draw >= 0.8) & (draw < 0.9)  # the last 10% stay unchanged
-        random_ids = self.replacement_ids[
-            torch.randint(len(self.replacement_ids), ids.shape, dtype=torch.long)
-        ]
+        random_ids = self.replacement_ids[replace]
         inputs = torch.where(to_mask, self.tokenizer.mask_token_id, ids)
         inputs = torch.where(to_random, random_ids, inputs)
         batch["input_ids"], batch["labels"] = inputs, labels
@@ -109,3 +134,8 @@ class MaskedLMTask(PretrainTaskBase):
         losses = self._token_losses(model, batch, "none")
         n_items = (batch["labels"] != IGNORE_INDEX).sum(dim=1)
         return {"loss_sum": losses.sum(dim=1), "n_items": n_items}
+
+
+def _row_seed(base: int, row: int) -> int:
+    digest = hashlib.blake2b(f"{base}:{row}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") & ((1 << 63) - 1)

@@ -11,8 +11,11 @@ until they fill the pair, cut at a random segment boundary into A and B, and the
 
 A chunk of one segment at the end of a document has no next segment to keep: it becomes a
 random pair, and the next chunk that can be a true pair is made one, so positives stay at 50%
-(BERT's script lets them fall below). Pairs longer than block_size are trimmed, the longer side
-first, from its front or back at random. Masking is MaskedLMTask's, redrawn at every batch;
+(BERT's script lets them fall below). With task.short_seq_prob (BERT's 0.1) a pair is filled up
+to a random length from 2 tokens on instead of block_size, so the model also sees the short
+inputs of finetuning; BERT's script draws that length once per document, here it is drawn per
+pair, so short_seq_prob is the share of pairs whatever the documents' lengths. Pairs longer than
+block_size are trimmed, the longer side first, from its front or back at random. Masking is MaskedLMTask's, redrawn at every batch;
 whole words end at [SEP] as at any special token.
 
 Pairs are built by every process in memory (the tokens as Arrow/numpy buffers, 4 bytes a token
@@ -63,17 +66,22 @@ class SentencePair:
 
 
 def sample_pairs(
-    lengths: Sequence[Sequence[int]], max_tokens: int, rng: random.Random
+    lengths: Sequence[Sequence[int]],
+    max_tokens: int,
+    rng: random.Random,
+    short_seq_prob: float = 0.0,
 ) -> list[SentencePair]:
     """Sentence pairs over documents given as their segments' token counts; every document
-    needs one segment at least, and there must be two documents."""
+    needs one segment at least, and there must be two documents. With `short_seq_prob`, a pair
+    aims at a random length from 2 to `max_tokens` instead of `max_tokens`."""
     pairs: list[SentencePair] = []
     owed_positives = 0  # true pairs a one-segment chunk could not be
     for d, doc in enumerate(lengths):
         i = 0
         while i < len(doc):
+            target = _target_length(max_tokens, short_seq_prob, rng)
             j, filled = i, 0
-            while j < len(doc) and filled < max_tokens:
+            while j < len(doc) and filled < target:
                 filled, j = filled + doc[j], j + 1
             coin_next = rng.random() < 0.5
             if coin_next and j - i == 1 and j < len(doc):
@@ -92,10 +100,19 @@ def sample_pairs(
             else:
                 a_tokens = sum(doc[i:cut])
                 pairs.append(
-                    SentencePair(a, _random_span(lengths, d, max_tokens - a_tokens, rng), False)
+                    SentencePair(a, _random_span(lengths, d, target - a_tokens, rng), False)
                 )
                 i = cut  # what would have been B starts the next chunk
     return pairs
+
+
+def _target_length(max_tokens: int, short_seq_prob: float, rng: random.Random) -> int:
+    """The tokens a pair is filled up to: `max_tokens`, or with `short_seq_prob` a length drawn
+    from 2 to `max_tokens`, as BERT's script draws it. Nothing is drawn when short_seq_prob is
+    0, so such runs draw the pairs they drew before the option existed."""
+    if short_seq_prob > 0 and rng.random() < short_seq_prob:
+        return rng.randint(min(2, max_tokens), max_tokens)
+    return max_tokens
 
 
 def _random_span(lengths, document: int, wanted: int, rng: random.Random) -> Span:
@@ -187,7 +204,8 @@ class MaskedLMWithNSPTask(MaskedLMTask):
         max_tokens = self.block_size - SPECIAL_TOKENS_IN_PAIR
         cls, sep = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id
         ids, types, labels = [], [], []
-        for pair in sample_pairs(corpus.lengths, max_tokens, rng):
+        short = self.spec.task.short_seq_prob
+        for pair in sample_pairs(corpus.lengths, max_tokens, rng, short):
             a, b = trim_pair(corpus.ids(pair.a), corpus.ids(pair.b), max_tokens, rng)
             ids.append(np.concatenate(([cls], a, [sep], b, [sep])).astype(np.int32))
             types.append(np.repeat(np.array([0, 1], np.int8), [len(a) + 2, len(b) + 1]))

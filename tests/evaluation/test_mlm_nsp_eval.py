@@ -30,7 +30,7 @@ def nsp_run(tmp_path_factory, masked_tokenizer_dir, corpus_lines):
         "output_dir": str(root / "run"),
         "model": {"family": "bert", "n_layers": 2, "hidden_size": 32, "n_heads": 2,
                   "context_length": 64},
-        "task": {"type": "mlm", "nsp": True, "mlm_probability": 0.2},
+        "task": {"type": "mlm", "nsp": True, "mlm_probability": 0.2, "short_seq_prob": 0.5},
         "data": {"preprocess": {
             "data": {"train": str(root / "train.txt"), "validation": str(held_out),
                      "text_unit": "paragraph"},
@@ -66,6 +66,33 @@ def test_held_out_scores_equal_the_runs_validation(cli, nsp_run, tmp_path):
     for name in ("perplexity", "mlm_loss", "nsp_loss", "nsp_accuracy", "loss"):
         assert metrics[name] == pytest.approx(validation[name], rel=1e-5), name
     assert "nsp_accuracy" in result.output
+
+
+def test_a_run_saved_before_short_seq_prob_is_scored_with_full_length_pairs(cli, nsp_run, tmp_path):
+    """Its llmkit_config.yaml has no task.short_seq_prob: it drew every pair full length, and the
+    field's default (0.1) would draw other pairs than its validation did."""
+    import shutil
+
+    run, held_out = nsp_run
+
+    def pairs(saved_value) -> int:
+        copy = tmp_path / f"run-{saved_value}"
+        shutil.copytree(run, copy, ignore=shutil.ignore_patterns("checkpoints"))
+        config = yaml.safe_load((copy / "llmkit_config.yaml").read_text())
+        if saved_value is None:
+            del config["task"]["short_seq_prob"]
+        else:
+            config["task"]["short_seq_prob"] = saved_value
+        (copy / "llmkit_config.yaml").write_text(yaml.safe_dump(config))
+        out = tmp_path / f"eval-{saved_value}"
+        result = cli("eval", "--model", copy, "--data", held_out, "--output-dir", out)
+        assert result.exit_code == 0, result.output
+        scores = json.loads((out / "scores.json").read_text())
+        return scores["model"]["pairs"], scores["metrics"]
+
+    older = pairs(None)
+    assert older == pairs(0.0)
+    assert older[0] < pairs(1.0)[0]  # short pairs: more of them from the same text
 
 
 def test_gates_on_nsp_accuracy_and_perplexity(cli, nsp_run):

@@ -122,3 +122,27 @@ def test_loss_is_summed_over_the_masked_tokens_only(tmp_path, masked_tokenizer_d
         total = task.loss_sum(model, batch)
     expected = mean.item() * int(task.count_loss_items(batch))
     assert total.item() == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("whole_word_mask", [False, True])
+def test_a_rows_masks_do_not_depend_on_the_other_rows_of_its_batch(
+    tmp_path, masked_tokenizer_dir, corpus_lines, whole_word_mask
+):
+    """Accelerate completes a process's short last validation batch with rows from the start:
+    the real rows must be masked as in the short batch one process makes of them."""
+    task = _task(tmp_path, masked_tokenizer_dir, corpus_lines[:40], mlm_probability=0.5,
+                 whole_word_mask=whole_word_mask)  # fmt: skip
+    rows = [task.splits["train"][i] for i in range(40)]
+    short = sorted(rows, key=lambda r: len(r["input_ids"]))[10:13]
+    longest = max(rows, key=lambda r: len(r["input_ids"]))
+
+    def masked(examples):
+        torch.manual_seed(5)  # the loop seeds each batch by its position
+        return task.collate(examples)
+
+    alone, completed = masked(short), masked(short + [longest, short[0]])
+    width = alone["input_ids"].shape[1]
+    assert completed["input_ids"].shape[1] > width  # the completed batch is padded wider
+    for key in ("input_ids", "labels"):
+        assert torch.equal(completed[key][:3, :width], alone[key])
+    assert (alone["labels"] != -100).sum() > 5

@@ -170,6 +170,9 @@ def test_whole_word_masking_works_on_pairs(tmp_path, masked_tokenizer_dir, corpu
     originals = task.pad_ids(rows)["input_ids"]
     pieces = task.tokenizer.convert_ids_to_tokens(originals.flatten().tolist())
     continuation = torch.tensor([p.startswith("##") for p in pieces]).view(originals.shape)
+    # a side trimmed at its front can start inside a word: that rest is a word of its own
+    frame = torch.tensor([task.tokenizer.cls_token_id, task.tokenizer.sep_token_id])
+    continuation &= ~torch.nn.functional.pad(torch.isin(originals[:, :-1], frame), (1, 0))
     chosen = batch["labels"] != -100
     previous = torch.nn.functional.pad(chosen[:, :-1], (1, 0))
     assert continuation.any() and chosen.any()
@@ -284,3 +287,52 @@ def test_a_pretrained_model_without_a_next_sentence_head_is_refused(
     assert result.exit_code == 2, result.output
     assert "RobertaForMaskedLM, which has no next-sentence head" in result.output
     assert "Traceback" not in result.output
+
+
+def _pair_tokens(lengths, pair) -> int:
+    return sum(lengths[s.document][i] for s in (pair.a, pair.b) for i in range(s.start, s.stop))
+
+
+def _ends_its_document(lengths, span) -> bool:
+    return span.stop == len(lengths[span.document])
+
+
+def test_without_short_pairs_every_pair_is_as_long_as_the_data_allows():
+    lengths = [[1] * random.Random(d).randint(1, 300) for d in range(300)]  # a token a segment
+    pairs = sample_pairs(lengths, max_tokens=61, rng=random.Random(0), short_seq_prob=0.0)
+    for p in pairs:  # shorter only where A's chunk or the random B ran out of document
+        assert _pair_tokens(lengths, p) == 61 or _ends_its_document(lengths, p.b), p
+
+
+def test_short_pairs_aim_at_random_lengths_below_the_maximum():
+    lengths = [[1] * 400 for _ in range(300)]
+    pairs = sample_pairs(lengths, max_tokens=61, rng=random.Random(0), short_seq_prob=1.0)
+    full_length = [p for p in pairs if not _ends_its_document(lengths, p.b)]
+    sizes = [_pair_tokens(lengths, p) for p in full_length]
+    assert len(sizes) > 2000 and min(sizes) == 2
+    assert sum(s < 61 for s in sizes) / len(sizes) > 0.95  # a target of 61 is 1 draw in 60
+    assert sum(sizes) / len(sizes) == pytest.approx((2 + 61) / 2, rel=0.05)  # uniform on 2..61
+    some_short = sample_pairs(lengths, max_tokens=61, rng=random.Random(0), short_seq_prob=0.1)
+    sizes = [_pair_tokens(lengths, p) for p in some_short if not _ends_its_document(lengths, p.b)]
+    assert sum(s < 61 for s in sizes) / len(sizes) == pytest.approx(0.1, abs=0.03)
+    # the share of pairs, whatever the documents' lengths; positives stay at half
+    assert sum(p.is_next for p in pairs) / len(pairs) == pytest.approx(0.5, abs=0.02)
+
+
+def test_short_pairs_are_drawn_from_train_seed(tmp_path, masked_tokenizer_dir, corpus_lines):
+    corpus = _corpus(tmp_path, corpus_lines)
+
+    def rows(seed: int, short_seq_prob: float) -> dict:
+        config = _config(tmp_path, corpus, masked_tokenizer_dir, short_seq_prob=short_seq_prob)
+        config["train"]["seed"] = seed
+        splits = build_task(validate(PretrainConfig, config)).prepare_data().splits
+        return {split: splits[split]["input_ids"] for split in ("train", "validation")}
+
+    short = rows(3, 1.0)
+    assert short == rows(3, 1.0)  # a resumed run, or `llmkit eval`, draws the same pairs
+    assert short != rows(4, 1.0)
+    full = rows(3, 0.0)
+    for split in ("train", "validation"):
+        mean_short = sum(map(len, short[split])) / len(short[split])
+        mean_full = sum(map(len, full[split])) / len(full[split])
+        assert mean_short < 0.9 * mean_full, split  # lines of ~15 tokens overshoot a target

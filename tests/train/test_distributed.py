@@ -77,3 +77,27 @@ def test_two_process_finetuning_validates_every_example_once(tmp_path, masked_to
     assert val_two["accuracy"] == val_one["accuracy"]
     assert val_two["loss"] == pytest.approx(val_one["loss"], abs=1e-4)
     assert round(val_one["accuracy"] * 15) == pytest.approx(val_one["accuracy"] * 15, abs=1e-6)
+
+
+def test_two_process_masked_lm_validation_gives_one_process_loss(tmp_path, mlm_data_dir):
+    """17 validation rows in batches of 4: one process's last batch is completed with rows from
+    the start (accelerate's even_batches). Its real rows keep the masks one process gives them,
+    so the validation loss is one process's. Micro-batches of 4 on both sides (accumulated on
+    one process) give the same training batches, and so the same model."""
+    common = dict(
+        batch_size=4, max_steps=4, precision="fp32",
+        eval={"every_steps": 4, "batch_size": 4, "max_batches": None},
+        logging={"every_steps": 2, "trackers": [], "live": False},
+    )  # fmt: skip
+    one = run_training(tiny_config(tmp_path / "one", mlm_data_dir, "mlm", grad_accum_steps=2,
+                                   **common))  # fmt: skip
+    _launch_on_two_processes(
+        "pretrain",
+        tiny_config(tmp_path / "two", mlm_data_dir, "mlm", **common),
+        tmp_path / "t.yaml",
+    )
+    two = tmp_path / "two"
+    losses_one = [r["loss"] for r in metric_rows(one)]
+    assert [r["loss"] for r in metric_rows(two)] == pytest.approx(losses_one, abs=1e-4)
+    val_one, val_two = metric_rows(one, "validation")[-1], metric_rows(two, "validation")[-1]
+    assert val_two["loss"] == pytest.approx(val_one["loss"], abs=1e-5)
