@@ -8,6 +8,8 @@ with the one given now, before any data or model work.
   only change speed is expected when resuming (extending max_steps is the common case): noted.
 - Any other training setting (seed, learning rate, batch size, precision, schedule, …) is
   allowed with a warning: the run goes on, but will not repeat an uninterrupted one.
+- A setting the saved config lacks (added to llmkit after the run was saved) is allowed with a
+  warning naming its value now.
 """
 
 from pathlib import Path
@@ -49,9 +51,11 @@ def check_resumed_config(checkpoint: Path, run_cfg, say) -> None:
     changed = [
         k for k in sorted(old.keys() | new.keys()) if old.get(k, _ABSENT) != new.get(k, _ABSENT)
     ]
-    by_kind: dict[str, list[str]] = {"refuse": [], "warn": [], "note": []}
+    by_kind: dict[str, list[str]] = {"refuse": [], "warn": [], "note": [], "added": []}
     for key in changed:
-        kind = _kind(key)
+        # A key the saved config lacks was added to llmkit after the run was saved: refusing
+        # it would strand every run of an earlier version.
+        kind = "added" if key not in old else _kind(key)
         if kind is not None:
             by_kind[kind].append(
                 f"{key} {_shown(old.get(key, _ABSENT))} → {_shown(new.get(key, _ABSENT))}"
@@ -67,6 +71,12 @@ def check_resumed_config(checkpoint: Path, run_cfg, say) -> None:
         say(
             "warning: resuming with changed training settings (the run will not repeat an "
             f"uninterrupted one): {'; '.join(by_kind['warn'])}"
+        )
+    if by_kind["added"]:
+        say(
+            "warning: settings added to llmkit since this run was saved take their values "
+            f"from now on (set them to the run's earlier behaviour to repeat it exactly): "
+            f"{'; '.join(by_kind['added'])}"
         )
     if by_kind["note"]:
         say(f"resuming with changed run length or reporting: {'; '.join(by_kind['note'])}")

@@ -61,3 +61,22 @@ def test_a_plain_resume_reports_no_change(cli, tmp_path, clm_data_dir, one_threa
     result = cli("pretrain", config, "--resume")
     assert result.exit_code == 0, result.output
     assert "changed" not in result.output
+
+
+def test_a_setting_added_since_the_run_was_saved_is_a_warning_not_a_refusal(
+    cli, tmp_path, clm_data_dir, one_thread
+):
+    # a checkpoint of an earlier llmkit: its saved config lacks a key the schema has now
+    config = _config_file(tmp_path, clm_data_dir)
+    assert cli("pretrain", config).exit_code == 0
+    run = tmp_path / "run"
+    for saved in run.rglob("llmkit_config.yaml"):
+        tree = yaml.safe_load(saved.read_text(encoding="utf-8"))
+        del tree["task"]["short_seq_prob"]
+        saved.write_text(yaml.safe_dump(tree), encoding="utf-8")
+    result = cli("pretrain", config, "--resume", "--set", "train.max_steps=6")
+    assert result.exit_code == 0, result.output
+    out = " ".join(result.output.split())
+    assert "settings added to llmkit since this run was saved" in out
+    assert "task.short_seq_prob (absent) → 0.1" in out
+    assert [r["step"] for r in metric_rows(run)] == list(range(1, 7))
