@@ -130,7 +130,8 @@ class EvalConfig(Section):
     token-classification, multiple-choice, question-answering, mlm (masked LM perplexity of a
     model pretrained with task.type mlm, on packed text), mlm-nsp (masked LM perplexity and
     next-sentence accuracy of a BERT pretrained with task.nsp). null infers it from the model's
-    architecture. The old name of sft, causal, still works with a deprecation warning."""
+    architecture (sft for a causal LM llmkit finetuned with task.type sft). The old name of
+    sft, causal, still works with a deprecation warning."""
     data: str | None = None
     """Model mode: the evaluation data (a file, glob or `save_to_disk` directory)."""
     data_format: Format = "auto"

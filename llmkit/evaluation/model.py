@@ -22,7 +22,7 @@ from llmkit.data.templates import render
 from llmkit.errors import CheckpointError, ConfigError, DataError
 from llmkit.evaluation import onnx_backend
 from llmkit.evaluation.code_generation import evaluate_code_model
-from llmkit.evaluation.finetuned import with_finetune_settings
+from llmkit.evaluation.finetuned import saved_finetune_config, with_finetune_settings
 from llmkit.evaluation.inputs import as_prompt, column, read_rows
 from llmkit.evaluation.masked_lm import evaluate_masked_lm
 from llmkit.evaluation.perplexity import perplexity
@@ -62,8 +62,14 @@ _EVAL_TASKS = {
 """The task that trained a model (llmkit.tasks.models) → how eval scores it by default."""
 
 
-def infer_task(config) -> str:
+def infer_task(config, model_dir: str) -> str:
+    """How a model is scored when task: is unset: by the task that trained it. A causal LM's
+    architecture does not say whether SFT made it; its saved finetune config does."""
     trained_by = task_of_model(config.architectures, is_encoder_decoder(config))
+    if trained_by == "clm" and not onnx_backend.is_onnx(model_dir):
+        saved = saved_finetune_config(model_dir)
+        if saved is not None and saved.task.type == "sft":
+            return "sft"
     if trained_by in _EVAL_TASKS:
         return _EVAL_TASKS[trained_by]
     raise ConfigError(
@@ -161,8 +167,14 @@ def evaluate_model(cfg: EvalConfig, model_dir: str) -> SystemResult:
     hf_logging.disable_progress_bar()  # keep the screen for the score table
     acc = eval_accelerator(cfg.device)
     config = load_model_config(onnx_backend.config_dir(model_dir))
-    task = cfg.task or infer_task(config)
+    task = cfg.task or infer_task(config, model_dir)
     check_task_fits(config, task, model_dir)
+    if cfg.prompt_template is not None and task != "sft":  # the schema checks a task: given
+        raise ConfigError(
+            f"prompt_template builds sft prompts; {model_dir} is scored as {task} (from its "
+            "architecture)",
+            "add --task sft (task: sft) to score its answers to the templated prompts",
+        )
     if onnx_backend.is_onnx(model_dir):
         onnx_backend.check_task(model_dir, task)
     identity = {"path": str(model_dir), "model_type": config.model_type, "task": task}
