@@ -19,7 +19,6 @@ from pathlib import Path
 
 import pyarrow as pa
 import torch
-import transformers
 from datasets import Dataset
 from datasets.table import InMemoryTable
 from pydantic import ValidationError
@@ -37,6 +36,7 @@ from llmkit.evaluation.inputs import column, read_rows
 from llmkit.evaluation.report import SystemResult
 from llmkit.evaluation.sharded import map_shared_out
 from llmkit.models.properties import is_encoder_decoder, max_positions
+from llmkit.tasks.finetune_common import saved_tokenizer
 from llmkit.tasks.mlm import MaskedLMTask
 from llmkit.tasks.models import load_trained_model, task_of_model
 from llmkit.tasks.nsp import PAIR_SEED_OFFSETS, masked_lm_task
@@ -212,7 +212,8 @@ def _task(model_dir: str, saved: PretrainConfig | None, block_size: int, nsp: bo
     data = saved.data if saved is not None else None
     spec = PretrainSpec(objective, ModelConfig(pretrained=str(model_dir)), data, seed=seed)
     task = masked_lm_task(spec)
-    task.tokenizer = transformers.AutoTokenizer.from_pretrained(str(model_dir))
+    hint = "save the model's tokenizer into it (tokenizer.save_pretrained)"
+    task.tokenizer = saved_tokenizer(str(model_dir), "models", hint)
     task.block_size = block_size
     if nsp:
         task.prepare_pairing()

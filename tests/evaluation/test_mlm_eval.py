@@ -98,3 +98,15 @@ def test_other_models_and_pair_options_are_refused(cli, mlm_run, tiny_gpt2_dir):
     # a causal-LM task names the masked LM's own
     result = cli("eval", "--model", run, "--data", held_out, "--task", "perplexity")
     assert result.exit_code == 2 and "task mlm" in result.output
+
+
+def test_a_model_directory_without_its_tokenizer_is_one_line(cli, mlm_run, tmp_path):
+    # from config.json alone AutoTokenizer builds an empty vocabulary: every token [UNK]
+    run, held_out = mlm_run
+    bare = tmp_path / "weights-only"
+    bare.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        (bare / name).write_bytes((run / name).read_bytes())
+    result = cli("eval", "--model", bare, "--data", held_out)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert f"models: {bare} holds no tokenizer files" in result.output.strip().splitlines()[-1]
