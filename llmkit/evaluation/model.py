@@ -11,7 +11,6 @@ during finetuning.
 
 from pathlib import Path
 
-import transformers
 from transformers import AutoConfig
 from transformers.utils import logging as hf_logging
 
@@ -32,6 +31,7 @@ from llmkit.evaluation.task_eval import evaluate_with_task
 from llmkit.generation import load_generator
 from llmkit.metrics.scoring import TEXT_METRICS, score_texts, split_signatures
 from llmkit.models.properties import is_encoder_decoder, max_positions
+from llmkit.tasks.finetune_common import saved_tokenizer
 from llmkit.tasks.models import load_trained_model, task_of_model
 
 
@@ -245,7 +245,8 @@ def _perplexity_eval(acc, cfg, model_dir, config, rows, identity) -> SystemResul
             "finetuned task"
         )
     model = load_for_eval("clm", model_dir, acc.device)
-    tokenizer = transformers.AutoTokenizer.from_pretrained(onnx_backend.config_dir(model_dir))
+    hint = "save the model's tokenizer into it (tokenizer.save_pretrained)"
+    tokenizer = saved_tokenizer(onnx_backend.config_dir(model_dir), "models", hint)
     context = cfg.perplexity.context_length or _max_positions(config)
     texts = [str(t) for t in column(rows, cfg.columns.text)]
     metrics = perplexity(

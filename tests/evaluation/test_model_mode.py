@@ -81,6 +81,22 @@ def test_a_directory_that_is_not_a_model_exits_2(cli, tmp_path, causal_tokenizer
     assert "not a model directory" in result.output
 
 
+def test_perplexity_of_a_model_directory_without_its_tokenizer_names_it(
+    cli, tiny_gpt2_dir, tmp_path
+):
+    # AutoTokenizer builds an empty vocabulary from config.json alone: the error said no text
+    # had two tokens
+    bare = tmp_path / "weights-only"
+    bare.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        (bare / name).write_bytes((tiny_gpt2_dir / name).read_bytes())
+    data = tmp_path / "d.txt"
+    data.write_text("some text to score\n")
+    result = cli("eval", "--model", bare, "--data", data)
+    assert result.exit_code == 2
+    assert f"models: {bare} holds no tokenizer files" in result.output
+
+
 def test_perplexity_of_an_encoder_decoder_is_refused(cli, tiny_t5_dir, tmp_path):
     data = tmp_path / "d.txt"
     data.write_text("some text\n")
