@@ -65,6 +65,12 @@ def evaluate_masked_lm(
         )
     rows = read_rows(cfg, settings["text_unit"])
     task = _task(model_dir, saved, settings["block_size"], nsp=task_name == "mlm-nsp")
+    objective = task.spec.task
+    settings |= {  # the masking, shown too: a model llmkit did not pretrain gets BERT's
+        "mlm_probability": objective.mlm_probability,
+        "whole_word_mask": objective.whole_word_mask,
+        "seed": task.spec.seed,
+    }
     texts = [str(t) for t in column(rows, cfg.columns.text) if str(t)]
     if task_name == "mlm-nsp":
         examples, counts = _sentence_pairs(task, texts, settings["segments"], cfg.data)

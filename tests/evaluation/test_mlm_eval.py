@@ -55,7 +55,10 @@ def test_held_out_scores_equal_the_runs_validation(cli, mlm_run, tmp_path):
     assert result.exit_code == 0, result.output
     scores = json.loads((out / "scores.json").read_text())
     assert scores["model"]["task"] == "mlm"  # inferred from BertForMaskedLM
-    assert scores["model"]["pretrain_settings"] == {"text_unit": "line", "block_size": 40}
+    assert scores["model"]["pretrain_settings"] == {
+        "text_unit": "line", "block_size": 40,
+        "mlm_probability": 0.2, "whole_word_mask": True, "seed": 7,  # the run's masking
+    }  # fmt: skip
     packed = json.loads((run.parent / "packed" / "manifest.json").read_text())
     assert scores["model"]["blocks"] == packed["splits"]["validation"]["rows"]
     for name in ("loss", "perplexity"):
@@ -82,7 +85,10 @@ def test_overrides_gates_and_models_llmkit_did_not_pretrain(
     assert result.exit_code == 0, result.output
     scores = json.loads((tmp_path / "r.json").read_text())
     assert scores["model"]["task"] == "mlm"
-    assert scores["model"]["pretrain_settings"] == {"text_unit": "line", "block_size": 64}
+    assert scores["model"]["pretrain_settings"] == {
+        "text_unit": "line", "block_size": 64,
+        "mlm_probability": 0.15, "whole_word_mask": False, "seed": 0,  # README: BERT's
+    }  # fmt: skip
     assert scores["metrics"]["perplexity"] > 1.0
 
 
