@@ -21,7 +21,6 @@ import pyarrow as pa
 import torch
 from datasets import Dataset
 from datasets.table import InMemoryTable
-from pydantic import ValidationError
 
 from llmkit.config.eval import EvalConfig
 from llmkit.config.load import read_yaml
@@ -31,7 +30,7 @@ from llmkit.config.pretrain import PretrainConfig, PretrainTaskConfig
 from llmkit.data.packing import BlockPacker, empty_split_message
 from llmkit.data.segments import SEGMENT_FEATURES, segment_batch
 from llmkit.errors import ConfigError, DataError
-from llmkit.evaluation.finetuned import SAVED_CONFIG
+from llmkit.evaluation.finetuned import saved_stage_config
 from llmkit.evaluation.inputs import column, read_rows
 from llmkit.evaluation.report import SystemResult
 from llmkit.evaluation.sharded import map_shared_out
@@ -55,7 +54,7 @@ def evaluate_masked_lm(
     acc, cfg: EvalConfig, model_dir: str, config, task_name: str, identity
 ) -> SystemResult:
     _check_head(config, task_name, model_dir)
-    saved = _saved_pretrain_config(model_dir)
+    saved = saved_stage_config(model_dir, PretrainConfig)
     settings = _run_settings(cfg, saved, config, task_name)
     positions = max_positions(config)
     if positions is not None and settings["block_size"] > positions:
@@ -149,23 +148,6 @@ def _blocks(task, texts: list[str], data: str) -> tuple[Dataset, dict]:
     return blocks, counts | {"tokens": stats.tokens, "tokens_dropped": stats.tokens_dropped}
 
 
-def _saved_pretrain_config(model_dir: str) -> PretrainConfig | None:
-    """The pretraining config saved with the model; None for a model llmkit did not pretrain."""
-    path = Path(model_dir) / SAVED_CONFIG
-    if not path.is_file():
-        return None
-    data = read_yaml(path)
-    if data.get("stage") != "pretrain":
-        return None
-    try:
-        return PretrainConfig.model_validate(data)
-    except ValidationError as e:
-        print(
-            f"warning: {path} is not a valid pretrain config, not reused ({e.errors()[0]['msg']})"
-        )
-        return None
-
-
 def _preprocess_of(saved: PretrainConfig) -> tuple[PreprocessConfig | None, dict]:
     """The preprocess config the run's data was written with, and its output's manifest."""
     if saved.data.preprocess is not None:
@@ -173,13 +155,7 @@ def _preprocess_of(saved: PretrainConfig) -> tuple[PreprocessConfig | None, dict
     directory = Path(saved.data.dataset_dir)
     manifest = directory / "manifest.json"
     manifest = read_yaml(manifest) if manifest.is_file() else {}  # JSON is YAML
-    path = directory / SAVED_CONFIG
-    if not path.is_file():
-        return None, manifest
-    try:
-        return PreprocessConfig.model_validate(read_yaml(path)), manifest
-    except ValidationError:
-        return None, manifest
+    return saved_stage_config(directory, PreprocessConfig), manifest
 
 
 def _run_settings(cfg: EvalConfig, saved: PretrainConfig | None, config, task_name: str) -> dict:

@@ -116,3 +116,35 @@ def test_a_model_directory_without_its_tokenizer_is_one_line(cli, mlm_run, tmp_p
     result = cli("eval", "--model", bare, "--data", held_out)
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert f"models: {bare} holds no tokenizer files" in result.output.strip().splitlines()[-1]
+
+
+def test_a_run_on_a_separate_preprocess_output_reuses_its_settings(
+    cli, masked_tokenizer_dir, corpus_lines, tmp_path
+):
+    # data.dataset_dir: text_unit and block_size come from the preprocess output's own config
+    train, held_out = tmp_path / "train.txt", tmp_path / "held_out.txt"
+    train.write_text("\n\n".join(corpus_lines[:200]) + "\n", encoding="utf-8")
+    held_out.write_text("\n".join(corpus_lines[200:260]) + "\n", encoding="utf-8")
+    preprocess = {
+        "stage": "preprocess", "output_dir": str(tmp_path / "packed"),
+        "data": {"train": str(train), "text_unit": "paragraph"},
+        "cleaning": {"deduplicate": False}, "tokenizer": str(masked_tokenizer_dir),
+        "block_size": 24,
+    }  # fmt: skip
+    pretrain = {
+        "stage": "pretrain", "output_dir": str(tmp_path / "run"),
+        "model": {"family": "bert", "n_layers": 2, "hidden_size": 32, "n_heads": 2,
+                  "context_length": 64},
+        "task": {"type": "mlm"}, "data": {"dataset_dir": str(tmp_path / "packed")},
+        "train": {"batch_size": 4, "max_steps": 1, **QUIET},
+    }  # fmt: skip
+    for stage, config in (("preprocess", preprocess), ("pretrain", pretrain)):
+        path = tmp_path / f"{stage}.yaml"
+        path.write_text(yaml.safe_dump(config))
+        result = cli(stage, path)
+        assert result.exit_code == 0, result.output
+    out = tmp_path / "scores.json"
+    result = cli("eval", "--model", tmp_path / "run", "--data", held_out, "--output", out)
+    assert result.exit_code == 0, result.output
+    settings = json.loads(out.read_text())["model"]["pretrain_settings"]
+    assert (settings["text_unit"], settings["block_size"]) == ("paragraph", 24)
