@@ -97,16 +97,21 @@ def check_task_fits(config, task: str, model_dir: str) -> None:
     would be loaded fresh (random) or not at all, and the scores would mean nothing."""
     trained_by = task_of_model(config.architectures, is_encoder_decoder(config))
     heads = _HEADS_FOR.get(task)
-    if heads is None or trained_by is None or trained_by in heads:
+    if heads is None or trained_by in heads:
         return
+    if trained_by is None and (heads is _GENERATORS or not config.architectures):
+        return  # a generator llmkit does not know by name may still generate; unnamed: unknown
     architecture = ", ".join(config.architectures or [config.model_type])
     scored_as = _EVAL_TASKS.get(trained_by)
+    if trained_by is None:  # a base model (BertModel): every task's head would be random
+        whose, hint = "which has no task head", f"finetune it first (model.pretrained: {model_dir})"
+    else:
+        whose = "whose head another task trained"
+        hint = f"leave task unset (no --task) to score it as {scored_as}"
     raise ConfigError(
         f"task: {task} scores a {' or '.join(heads)} model; {model_dir} is a {architecture}, "
-        "whose head another task trained",
-        f"leave task unset (no --task) to score it as {scored_as}"
-        if scored_as
-        else "give a model of that task",
+        f"{whose}",
+        hint,
     )
 
 
