@@ -90,8 +90,8 @@ class MaskedLMOptions(Section):
 
 
 class QuestionAnsweringOptions(Section):
-    """Task question-answering: the windows long contexts are read in, as finetuning's task
-    options of the same names. null reuses the finetune run's setting (its
+    """Task question-answering: the windows long contexts are read in and what a bad row does,
+    as finetuning's task options of the same names. null reuses the finetune run's setting (its
     llmkit_config.yaml), else finetuning's default in brackets."""
 
     doc_stride: int | None = Field(None, ge=0)
@@ -99,6 +99,9 @@ class QuestionAnsweringOptions(Section):
     of max_length tokens has left for the context."""
     max_question_length: int | None = Field(None, ge=1)
     """Questions longer than this many tokens are cut [64]."""
+    bad_rows: Literal["error", "skip"] | None = None
+    """A row without a question or context, or with an answer outside it: stop naming it, or
+    skip and count it [error]."""
 
 
 class EvalConfig(Section):
