@@ -150,8 +150,9 @@ class EvalConfig(Section):
     a finetuned model reuses its task.source_prefix."""
     prompt_template: str | None = None
     """sft: build each prompt from several columns, as data.prompt_template in finetuning
-    ("{question}\nAnswer:"; {column} fields, a list column joined by newlines). Unless set, a
-    finetuned model reuses the template it was trained with; null reads columns.prompt."""
+    ("{question}\nAnswer:"; {column} fields, a list column joined by newlines). Unless it or
+    columns.prompt is set, a finetuned model reuses the template it was trained with; null
+    reads columns.prompt."""
     max_length: int | None = Field(None, ge=2)
     """classification / token-classification: truncate inputs to this many tokens (counted and
     reported); question-answering: the length of a window. null reuses the finetune run's

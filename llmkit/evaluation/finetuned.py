@@ -68,7 +68,8 @@ def with_finetune_settings(
     if "source_prefix" not in explicit and prefix:
         update["source_prefix"] = reused["source_prefix"] = prefix
     template = saved.data.prompt_template
-    if task == "sft" and "prompt_template" not in explicit and template is not None:
+    named = "prompt_template" in explicit or "prompt" in cfg.columns.model_fields_set
+    if task == "sft" and not named and template is not None:  # a columns.prompt given wins
         update["prompt_template"] = reused["prompt_template"] = template
     if reused:
         shown = ", ".join(f"{key}={value!r}" for key, value in reused.items())

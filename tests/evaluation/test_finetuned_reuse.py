@@ -268,3 +268,18 @@ def test_an_sft_run_is_scored_as_sft_without_a_task_flag(
     assert result.exit_code == 2 and "Traceback" not in result.output
     error = result.output.strip().splitlines()[-1]
     assert "prompt_template builds sft prompts" in error and "--task sft" in error
+
+
+def test_columns_prompt_given_for_an_sft_run_reads_that_column(cli, templated_sft_run, tmp_path):
+    # the run's template silently won over the column the user named
+    run, data = templated_sft_run / "run", templated_sft_run / "train.jsonl"
+    out = tmp_path / "column"
+    result = cli("eval", "--model", run, "--data", data, "--task", "sft",
+                 "--set", "columns.prompt=prompt", "--set", "generation.max_new_tokens=2",
+                 "--output-dir", out)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "prompt_template" not in json.loads((out / "scores.json").read_text())["model"].get(
+        "finetune_settings", {}
+    )
+    for row, prompt in zip(QUESTIONS, _inputs(out), strict=True):
+        assert row["prompt"] in prompt and "Question:" not in prompt
