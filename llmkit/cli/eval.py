@@ -32,7 +32,8 @@ def eval_(
         None,
         "--task",
         help="perplexity, seq2seq, sft, classification, token-classification, multiple-choice, "
-        "code, question-answering, mlm, mlm-nsp (default: from the model's architecture).",
+        "code, question-answering, mlm, mlm-nsp (default: from the model's architecture; sft "
+        "for an llmkit SFT run).",
     ),
     metrics: list[str] = typer.Option(
         [],

@@ -90,8 +90,8 @@ class MaskedLMOptions(Section):
 
 
 class QuestionAnsweringOptions(Section):
-    """Task question-answering: the windows long contexts are read in, as finetuning's task
-    options of the same names. null reuses the finetune run's setting (its
+    """Task question-answering: the windows long contexts are read in and what a bad row does,
+    as finetuning's task options of the same names. null reuses the finetune run's setting (its
     llmkit_config.yaml), else finetuning's default in brackets."""
 
     doc_stride: int | None = Field(None, ge=0)
@@ -99,6 +99,9 @@ class QuestionAnsweringOptions(Section):
     of max_length tokens has left for the context."""
     max_question_length: int | None = Field(None, ge=1)
     """Questions longer than this many tokens are cut [64]."""
+    bad_rows: Literal["error", "skip"] | None = None
+    """A row without a question or context, or with an answer outside it: stop naming it, or
+    skip and count it [error]."""
 
 
 class EvalConfig(Section):
@@ -130,7 +133,8 @@ class EvalConfig(Section):
     token-classification, multiple-choice, question-answering, mlm (masked LM perplexity of a
     model pretrained with task.type mlm, on packed text), mlm-nsp (masked LM perplexity and
     next-sentence accuracy of a BERT pretrained with task.nsp). null infers it from the model's
-    architecture. The old name of sft, causal, still works with a deprecation warning."""
+    architecture (sft for a causal LM llmkit finetuned with task.type sft). The old name of
+    sft, causal, still works with a deprecation warning."""
     data: str | None = None
     """Model mode: the evaluation data (a file, glob or `save_to_disk` directory)."""
     data_format: Format = "auto"
@@ -146,8 +150,9 @@ class EvalConfig(Section):
     a finetuned model reuses its task.source_prefix."""
     prompt_template: str | None = None
     """sft: build each prompt from several columns, as data.prompt_template in finetuning
-    ("{question}\nAnswer:"; {column} fields, a list column joined by newlines). Unless set, a
-    finetuned model reuses the template it was trained with; null reads columns.prompt."""
+    ("{question}\nAnswer:"; {column} fields, a list column joined by newlines). Unless it or
+    columns.prompt is set, a finetuned model reuses the template it was trained with; null
+    reads columns.prompt."""
     max_length: int | None = Field(None, ge=2)
     """classification / token-classification: truncate inputs to this many tokens (counted and
     reported); question-answering: the length of a window. null reuses the finetune run's

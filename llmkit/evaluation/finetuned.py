@@ -10,7 +10,7 @@ nothing from it: they are in the model's config.json (id2label, problem_type).
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from llmkit.config.data import ColumnsConfig
 from llmkit.config.eval import EvalConfig
@@ -20,22 +20,28 @@ from llmkit.config.load import read_yaml
 SAVED_CONFIG = "llmkit_config.yaml"
 
 
-def saved_finetune_config(model_dir: str | Path) -> FinetuneConfig | None:
-    """The finetune config saved with the model; None for models that llmkit did not finetune."""
+def saved_stage_config(model_dir: str | Path, schema: type[BaseModel]) -> Any | None:
+    """The config of stage `schema` (FinetuneConfig, PretrainConfig) saved with the model; None
+    when there is none or another stage made the model."""
     path = Path(model_dir) / SAVED_CONFIG
     if not path.is_file():
         return None
     data = read_yaml(path)
-    if data.get("stage") != "finetune":  # a pretrained model's config: nothing to reuse
+    stage = schema.model_fields["stage"].default
+    if data.get("stage") != stage:  # e.g. a pretrained model's config: no finetune settings
         return None
     try:
-        return FinetuneConfig.model_validate(data)
+        return schema.model_validate(data)
     except ValidationError as e:
         # an older llmkit's config: evaluate with the eval config alone rather than refuse
-        print(
-            f"warning: {path} is not a valid finetune config, not reused ({e.errors()[0]['msg']})"
-        )
+        print(f"warning: {path} is not a valid {stage} config, not reused "
+              f"({e.errors()[0]['msg']})")  # fmt: skip
         return None
+
+
+def saved_finetune_config(model_dir: str | Path) -> FinetuneConfig | None:
+    """The finetune config saved with the model; None for models that llmkit did not finetune."""
+    return saved_stage_config(model_dir, FinetuneConfig)
 
 
 def with_finetune_settings(
@@ -62,7 +68,8 @@ def with_finetune_settings(
     if "source_prefix" not in explicit and prefix:
         update["source_prefix"] = reused["source_prefix"] = prefix
     template = saved.data.prompt_template
-    if task == "sft" and "prompt_template" not in explicit and template is not None:
+    named = "prompt_template" in explicit or "prompt" in cfg.columns.model_fields_set
+    if task == "sft" and not named and template is not None:  # a columns.prompt given wins
         update["prompt_template"] = reused["prompt_template"] = template
     if reused:
         shown = ", ".join(f"{key}={value!r}" for key, value in reused.items())

@@ -20,10 +20,8 @@ from pathlib import Path
 
 import pyarrow as pa
 import torch
-import transformers
 from datasets import Dataset
 from datasets.table import InMemoryTable
-from pydantic import ValidationError
 
 from llmkit.config.eval import EvalConfig
 from llmkit.config.load import read_yaml
@@ -33,11 +31,12 @@ from llmkit.config.pretrain import PretrainConfig, PretrainTaskConfig
 from llmkit.data.packing import BlockPacker, empty_split_message
 from llmkit.data.segments import SEGMENT_FEATURES, segment_batch
 from llmkit.errors import ConfigError, DataError
-from llmkit.evaluation.finetuned import SAVED_CONFIG
+from llmkit.evaluation.finetuned import saved_stage_config
 from llmkit.evaluation.inputs import column, read_rows
 from llmkit.evaluation.report import SystemResult
 from llmkit.evaluation.sharded import map_shared_out
 from llmkit.models.properties import is_encoder_decoder, max_positions
+from llmkit.tasks.finetune_common import saved_tokenizer
 from llmkit.tasks.mlm import MaskedLMTask
 from llmkit.tasks.models import load_trained_model, task_of_model
 from llmkit.tasks.nsp import PAIR_SEED_OFFSETS, masked_lm_task
@@ -56,7 +55,11 @@ def evaluate_masked_lm(
     acc, cfg: EvalConfig, model_dir: str, config, task_name: str, identity
 ) -> SystemResult:
     _check_head(config, task_name, model_dir)
-    saved = _saved_pretrain_config(model_dir)
+    saved = saved_stage_config(model_dir, PretrainConfig)
+    if saved is not None and "short_seq_prob" not in saved.task.model_fields_set:
+        # saved before task.short_seq_prob existed: its pairs were all drawn full length
+        task_then = saved.task.model_copy(update={"short_seq_prob": 0.0})
+        saved = saved.model_copy(update={"task": task_then})
     settings = _run_settings(cfg, saved, config, task_name)
     positions = max_positions(config)
     if positions is not None and settings["block_size"] > positions:
@@ -66,6 +69,12 @@ def evaluate_masked_lm(
         )
     rows = read_rows(cfg, settings["text_unit"])
     task = _task(model_dir, saved, settings["block_size"], nsp=task_name == "mlm-nsp")
+    objective = task.spec.task
+    settings |= {  # the masking, shown too: a model llmkit did not pretrain gets BERT's
+        "mlm_probability": objective.mlm_probability,
+        "whole_word_mask": objective.whole_word_mask,
+        "seed": task.spec.seed,
+    }
     texts = [str(t) for t in column(rows, cfg.columns.text) if str(t)]
     if task_name == "mlm-nsp":
         examples, counts = _sentence_pairs(task, texts, settings["segments"], cfg.data)
@@ -143,26 +152,6 @@ def _blocks(task, texts: list[str], data: str) -> tuple[Dataset, dict]:
     return blocks, counts | {"tokens": stats.tokens, "tokens_dropped": stats.tokens_dropped}
 
 
-def _saved_pretrain_config(model_dir: str) -> PretrainConfig | None:
-    """The pretraining config saved with the model; None for a model llmkit did not pretrain."""
-    path = Path(model_dir) / SAVED_CONFIG
-    if not path.is_file():
-        return None
-    data = read_yaml(path)
-    if data.get("stage") != "pretrain":
-        return None
-    if isinstance(data.get("task"), dict):
-        # saved before task.short_seq_prob existed: its pairs were all drawn full length
-        data["task"].setdefault("short_seq_prob", 0.0)
-    try:
-        return PretrainConfig.model_validate(data)
-    except ValidationError as e:
-        print(
-            f"warning: {path} is not a valid pretrain config, not reused ({e.errors()[0]['msg']})"
-        )
-        return None
-
-
 def _preprocess_of(saved: PretrainConfig) -> tuple[PreprocessConfig | None, dict]:
     """The preprocess config the run's data was written with, and its output's manifest."""
     if saved.data.preprocess is not None:
@@ -170,13 +159,7 @@ def _preprocess_of(saved: PretrainConfig) -> tuple[PreprocessConfig | None, dict
     directory = Path(saved.data.dataset_dir)
     manifest = directory / "manifest.json"
     manifest = read_yaml(manifest) if manifest.is_file() else {}  # JSON is YAML
-    path = directory / SAVED_CONFIG
-    if not path.is_file():
-        return None, manifest
-    try:
-        return PreprocessConfig.model_validate(read_yaml(path)), manifest
-    except ValidationError:
-        return None, manifest
+    return saved_stage_config(directory, PreprocessConfig), manifest
 
 
 def _run_settings(cfg: EvalConfig, saved: PretrainConfig | None, config, task_name: str) -> dict:
@@ -215,7 +198,8 @@ def _task(model_dir: str, saved: PretrainConfig | None, block_size: int, nsp: bo
     data = saved.data if saved is not None else None
     spec = PretrainSpec(objective, ModelConfig(pretrained=str(model_dir)), data, seed=seed)
     task = masked_lm_task(spec)
-    task.tokenizer = transformers.AutoTokenizer.from_pretrained(str(model_dir))
+    hint = "save the model's tokenizer into it (tokenizer.save_pretrained)"
+    task.tokenizer = saved_tokenizer(str(model_dir), "models", hint)
     task.block_size = block_size
     if nsp:
         task.prepare_pairing()

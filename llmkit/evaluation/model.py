@@ -11,7 +11,6 @@ during finetuning.
 
 from pathlib import Path
 
-import transformers
 from transformers import AutoConfig
 from transformers.utils import logging as hf_logging
 
@@ -22,7 +21,7 @@ from llmkit.data.templates import render
 from llmkit.errors import CheckpointError, ConfigError, DataError
 from llmkit.evaluation import onnx_backend
 from llmkit.evaluation.code_generation import evaluate_code_model
-from llmkit.evaluation.finetuned import with_finetune_settings
+from llmkit.evaluation.finetuned import saved_finetune_config, with_finetune_settings
 from llmkit.evaluation.inputs import as_prompt, column, read_rows
 from llmkit.evaluation.masked_lm import evaluate_masked_lm
 from llmkit.evaluation.perplexity import perplexity
@@ -32,6 +31,7 @@ from llmkit.evaluation.task_eval import evaluate_with_task
 from llmkit.generation import load_generator
 from llmkit.metrics.scoring import TEXT_METRICS, score_texts, split_signatures
 from llmkit.models.properties import is_encoder_decoder, max_positions
+from llmkit.tasks.finetune_common import saved_tokenizer
 from llmkit.tasks.models import load_trained_model, task_of_model
 
 
@@ -62,8 +62,14 @@ _EVAL_TASKS = {
 """The task that trained a model (llmkit.tasks.models) → how eval scores it by default."""
 
 
-def infer_task(config) -> str:
+def infer_task(config, model_dir: str) -> str:
+    """How a model is scored when task: is unset: by the task that trained it. A causal LM's
+    architecture does not say whether SFT made it; its saved finetune config does."""
     trained_by = task_of_model(config.architectures, is_encoder_decoder(config))
+    if trained_by == "clm" and not onnx_backend.is_onnx(model_dir):
+        saved = saved_finetune_config(model_dir)
+        if saved is not None and saved.task.type == "sft":
+            return "sft"
     if trained_by in _EVAL_TASKS:
         return _EVAL_TASKS[trained_by]
     raise ConfigError(
@@ -91,16 +97,21 @@ def check_task_fits(config, task: str, model_dir: str) -> None:
     would be loaded fresh (random) or not at all, and the scores would mean nothing."""
     trained_by = task_of_model(config.architectures, is_encoder_decoder(config))
     heads = _HEADS_FOR.get(task)
-    if heads is None or trained_by is None or trained_by in heads:
+    if heads is None or trained_by in heads:
         return
+    if trained_by is None and (heads is _GENERATORS or not config.architectures):
+        return  # a generator llmkit does not know by name may still generate; unnamed: unknown
     architecture = ", ".join(config.architectures or [config.model_type])
     scored_as = _EVAL_TASKS.get(trained_by)
+    if trained_by is None:  # a base model (BertModel): every task's head would be random
+        whose, hint = "which has no task head", f"finetune it first (model.pretrained: {model_dir})"
+    else:
+        whose = "whose head another task trained"
+        hint = f"leave task unset (no --task) to score it as {scored_as}"
     raise ConfigError(
         f"task: {task} scores a {' or '.join(heads)} model; {model_dir} is a {architecture}, "
-        "whose head another task trained",
-        f"leave task unset (no --task) to score it as {scored_as}"
-        if scored_as
-        else "give a model of that task",
+        f"{whose}",
+        hint,
     )
 
 
@@ -161,8 +172,14 @@ def evaluate_model(cfg: EvalConfig, model_dir: str) -> SystemResult:
     hf_logging.disable_progress_bar()  # keep the screen for the score table
     acc = eval_accelerator(cfg.device)
     config = load_model_config(onnx_backend.config_dir(model_dir))
-    task = cfg.task or infer_task(config)
+    task = cfg.task or infer_task(config, model_dir)
     check_task_fits(config, task, model_dir)
+    if cfg.prompt_template is not None and task != "sft":  # the schema checks a task: given
+        raise ConfigError(
+            f"prompt_template builds sft prompts; {model_dir} is scored as {task} (from its "
+            "architecture)",
+            "add --task sft (task: sft) to score its answers to the templated prompts",
+        )
     if onnx_backend.is_onnx(model_dir):
         onnx_backend.check_task(model_dir, task)
     identity = {"path": str(model_dir), "model_type": config.model_type, "task": task}
@@ -233,7 +250,8 @@ def _perplexity_eval(acc, cfg, model_dir, config, rows, identity) -> SystemResul
             "finetuned task"
         )
     model = load_for_eval("clm", model_dir, acc.device)
-    tokenizer = transformers.AutoTokenizer.from_pretrained(onnx_backend.config_dir(model_dir))
+    hint = "save the model's tokenizer into it (tokenizer.save_pretrained)"
+    tokenizer = saved_tokenizer(onnx_backend.config_dir(model_dir), "models", hint)
     context = cfg.perplexity.context_length or _max_positions(config)
     texts = [str(t) for t in column(rows, cfg.columns.text)]
     metrics = perplexity(

@@ -53,7 +53,8 @@ def check_task(path: str, task: str) -> None:
     if task not in ONNX_TASKS:
         raise ConfigError(
             f"task {task}: an ONNX model ({path}) is evaluated for "
-            f"{', '.join(ONNX_TASKS)}; generation tasks need the PyTorch model directory"
+            f"{', '.join(ONNX_TASKS)}; score {task} with the PyTorch model directory it was "
+            "exported from"
         )
 
 

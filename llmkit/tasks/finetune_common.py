@@ -31,19 +31,30 @@ _FALLBACK_MAX_LENGTH = 512
 def load_tokenizer(spec: FinetuneSpec):
     source = spec.tokenizer or spec.model.pretrained
     key = "tokenizer" if spec.tokenizer else "model.pretrained"
+    tokenizer = saved_tokenizer(source, key)
+    if tokenizer.pad_token is None:
+        # decoder-only tokenizers often lack one; padding positions never carry loss anyway
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def saved_tokenizer(
+    source: str,
+    key: str,
+    hint: str = "set tokenizer: to a directory made by `llmkit tokenizer train` or save_pretrained",
+):
+    """The tokenizer at `source` (a directory or hub id); `key` names it in errors. A directory
+    without tokenizer files is refused: AutoTokenizer would build one with an empty vocabulary
+    from its config.json, which turns every token into [UNK]."""
     path = Path(source)
     if path.exists() and not any(
         (path / f).is_file() for f in ("tokenizer.json", "tokenizer_config.json", "vocab.txt")
     ):
         raise CheckpointError(
             f"{key}: {path} holds no tokenizer files (tokenizer.json / tokenizer_config.json)",
-            "set tokenizer: to a directory made by `llmkit tokenizer train` or save_pretrained",
+            hint,
         )
-    tokenizer = from_pretrained(AutoTokenizer, source, key)
-    if tokenizer.pad_token is None:
-        # decoder-only tokenizers often lack one; padding positions never carry loss anyway
-        tokenizer.pad_token = tokenizer.eos_token
-    return tokenizer
+    return from_pretrained(AutoTokenizer, source, key)
 
 
 def pretrained_config(spec: FinetuneSpec):

@@ -20,6 +20,8 @@ class RowProblems:
 
     where: str
     """The split and its files, e.g. "data.train (squad.json)"."""
+    options_key: str = "task"
+    """Where bad_rows is set (FinetuneSpec.options_key)."""
     bad_rows: int = 0
     mismatched: int = 0
     """Answers whose answer_start does not point at their text."""
@@ -32,7 +34,8 @@ class RowProblems:
         if not skip:
             raise DataError(
                 f"{self.where}: {row}: {problem}",
-                "fix or remove the row, or set task.bad_rows: skip to skip such rows",
+                f"fix or remove the row, or set {self.options_key}.bad_rows: skip to skip "
+                "such rows",
             )
         self.bad_rows += 1
         self.first.setdefault("bad", f"{row}: {problem}")

@@ -97,7 +97,7 @@ class QuestionAnsweringTask(FinetuneTaskBase):
         for split, ds in raw.items():
             # nested answers (SQuAD's answers.text) become columns of their own
             ds = require_columns(ds, self._answer_columns, self._where(split))
-            problems = RowProblems(self._where(split))
+            problems = RowProblems(self._where(split), self.spec.options_key)
             training = split == "train"
             skip = self.options.bad_rows == "skip"
             kept, answers = check_rows(ds, self.columns, problems, skip, training)

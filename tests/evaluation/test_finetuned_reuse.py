@@ -247,3 +247,39 @@ def test_prompt_template_with_a_task_that_does_not_read_it_stops_up_front(cli, t
     assert result.exit_code == 2 and "Traceback" not in result.output
     error = result.output.strip().splitlines()[-1]
     assert "prompt_template builds sft prompts" in error and "code.prompt_template" in error
+
+
+def test_an_sft_run_is_scored_as_sft_without_a_task_flag(
+    cli, templated_sft_run, tiny_gpt2_dir, tmp_path
+):
+    # README's command for a finetuned model: the run's own task, not a causal LM's perplexity
+    run, data = templated_sft_run / "run", templated_sft_run / "train.jsonl"
+    result = cli("eval", "--model", run, "--data", data, "--set", "generation.max_new_tokens=2",
+                 "--output-dir", tmp_path / "inferred")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    scores = json.loads((tmp_path / "inferred" / "scores.json").read_text())
+    assert scores["model"]["task"] == "sft"
+    assert scores["model"]["finetune_settings"]["prompt_template"] == TEMPLATE
+    assert "Question: What does king mean?\nAnswer:" in _inputs(tmp_path / "inferred")[0]
+
+    # a template given to a model scored otherwise (a base causal LM: perplexity) is not dropped
+    result = cli("eval", "--model", tiny_gpt2_dir, "--data", data,
+                 "--set", "prompt_template='Q: {question}'")  # fmt: skip
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    error = result.output.strip().splitlines()[-1]
+    assert "prompt_template builds sft prompts" in error and "--task sft" in error
+
+
+def test_columns_prompt_given_for_an_sft_run_reads_that_column(cli, templated_sft_run, tmp_path):
+    # the run's template silently won over the column the user named
+    run, data = templated_sft_run / "run", templated_sft_run / "train.jsonl"
+    out = tmp_path / "column"
+    result = cli("eval", "--model", run, "--data", data, "--task", "sft",
+                 "--set", "columns.prompt=prompt", "--set", "generation.max_new_tokens=2",
+                 "--output-dir", out)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "prompt_template" not in json.loads((out / "scores.json").read_text())["model"].get(
+        "finetune_settings", {}
+    )
+    for row, prompt in zip(QUESTIONS, _inputs(out), strict=True):
+        assert row["prompt"] in prompt and "Question:" not in prompt

@@ -55,7 +55,10 @@ def test_held_out_scores_equal_the_runs_validation(cli, mlm_run, tmp_path):
     assert result.exit_code == 0, result.output
     scores = json.loads((out / "scores.json").read_text())
     assert scores["model"]["task"] == "mlm"  # inferred from BertForMaskedLM
-    assert scores["model"]["pretrain_settings"] == {"text_unit": "line", "block_size": 40}
+    assert scores["model"]["pretrain_settings"] == {
+        "text_unit": "line", "block_size": 40,
+        "mlm_probability": 0.2, "whole_word_mask": True, "seed": 7,  # the run's masking
+    }  # fmt: skip
     packed = json.loads((run.parent / "packed" / "manifest.json").read_text())
     assert scores["model"]["blocks"] == packed["splits"]["validation"]["rows"]
     for name in ("loss", "perplexity"):
@@ -82,7 +85,10 @@ def test_overrides_gates_and_models_llmkit_did_not_pretrain(
     assert result.exit_code == 0, result.output
     scores = json.loads((tmp_path / "r.json").read_text())
     assert scores["model"]["task"] == "mlm"
-    assert scores["model"]["pretrain_settings"] == {"text_unit": "line", "block_size": 64}
+    assert scores["model"]["pretrain_settings"] == {
+        "text_unit": "line", "block_size": 64,
+        "mlm_probability": 0.15, "whole_word_mask": False, "seed": 0,  # README: BERT's
+    }  # fmt: skip
     assert scores["metrics"]["perplexity"] > 1.0
 
 
@@ -98,3 +104,47 @@ def test_other_models_and_pair_options_are_refused(cli, mlm_run, tiny_gpt2_dir):
     # a causal-LM task names the masked LM's own
     result = cli("eval", "--model", run, "--data", held_out, "--task", "perplexity")
     assert result.exit_code == 2 and "task mlm" in result.output
+
+
+def test_a_model_directory_without_its_tokenizer_is_one_line(cli, mlm_run, tmp_path):
+    # from config.json alone AutoTokenizer builds an empty vocabulary: every token [UNK]
+    run, held_out = mlm_run
+    bare = tmp_path / "weights-only"
+    bare.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        (bare / name).write_bytes((run / name).read_bytes())
+    result = cli("eval", "--model", bare, "--data", held_out)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert f"models: {bare} holds no tokenizer files" in result.output.strip().splitlines()[-1]
+
+
+def test_a_run_on_a_separate_preprocess_output_reuses_its_settings(
+    cli, masked_tokenizer_dir, corpus_lines, tmp_path
+):
+    # data.dataset_dir: text_unit and block_size come from the preprocess output's own config
+    train, held_out = tmp_path / "train.txt", tmp_path / "held_out.txt"
+    train.write_text("\n\n".join(corpus_lines[:200]) + "\n", encoding="utf-8")
+    held_out.write_text("\n".join(corpus_lines[200:260]) + "\n", encoding="utf-8")
+    preprocess = {
+        "stage": "preprocess", "output_dir": str(tmp_path / "packed"),
+        "data": {"train": str(train), "text_unit": "paragraph"},
+        "cleaning": {"deduplicate": False}, "tokenizer": str(masked_tokenizer_dir),
+        "block_size": 24,
+    }  # fmt: skip
+    pretrain = {
+        "stage": "pretrain", "output_dir": str(tmp_path / "run"),
+        "model": {"family": "bert", "n_layers": 2, "hidden_size": 32, "n_heads": 2,
+                  "context_length": 64},
+        "task": {"type": "mlm"}, "data": {"dataset_dir": str(tmp_path / "packed")},
+        "train": {"batch_size": 4, "max_steps": 1, **QUIET},
+    }  # fmt: skip
+    for stage, config in (("preprocess", preprocess), ("pretrain", pretrain)):
+        path = tmp_path / f"{stage}.yaml"
+        path.write_text(yaml.safe_dump(config))
+        result = cli(stage, path)
+        assert result.exit_code == 0, result.output
+    out = tmp_path / "scores.json"
+    result = cli("eval", "--model", tmp_path / "run", "--data", held_out, "--output", out)
+    assert result.exit_code == 0, result.output
+    settings = json.loads(out.read_text())["model"]["pretrain_settings"]
+    assert (settings["text_unit"], settings["block_size"]) == ("paragraph", 24)

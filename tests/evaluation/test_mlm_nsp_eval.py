@@ -60,7 +60,8 @@ def test_held_out_scores_equal_the_runs_validation(cli, nsp_run, tmp_path):
     scores = json.loads((out / "scores.json").read_text())
     assert scores["model"]["task"] == "mlm-nsp"  # inferred from BertForPreTraining
     assert scores["model"]["pretrain_settings"] == {
-        "segments": "line", "text_unit": "paragraph", "block_size": 48
+        "segments": "line", "text_unit": "paragraph", "block_size": 48,
+        "mlm_probability": 0.2, "whole_word_mask": False, "seed": 7,
     }  # fmt: skip
     metrics = scores["metrics"]
     for name in ("perplexity", "mlm_loss", "nsp_loss", "nsp_accuracy", "loss"):

@@ -81,6 +81,22 @@ def test_a_directory_that_is_not_a_model_exits_2(cli, tmp_path, causal_tokenizer
     assert "not a model directory" in result.output
 
 
+def test_perplexity_of_a_model_directory_without_its_tokenizer_names_it(
+    cli, tiny_gpt2_dir, tmp_path
+):
+    # AutoTokenizer builds an empty vocabulary from config.json alone: the error said no text
+    # had two tokens
+    bare = tmp_path / "weights-only"
+    bare.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        (bare / name).write_bytes((tiny_gpt2_dir / name).read_bytes())
+    data = tmp_path / "d.txt"
+    data.write_text("some text to score\n")
+    result = cli("eval", "--model", bare, "--data", data)
+    assert result.exit_code == 2
+    assert f"models: {bare} holds no tokenizer files" in result.output
+
+
 def test_perplexity_of_an_encoder_decoder_is_refused(cli, tiny_t5_dir, tmp_path):
     data = tmp_path / "d.txt"
     data.write_text("some text\n")
@@ -145,6 +161,34 @@ def test_a_task_the_model_has_no_head_for_is_refused(
     assert result.exit_code == 2, result.output
     assert f"task: {task} scores" in result.output
     assert "BertForSequenceClassification" in result.output
+    assert "Traceback" not in result.output and not out.exists()
+
+
+@pytest.mark.parametrize("task", ["classification", "question-answering"])
+def test_a_base_model_without_a_task_head_is_refused(
+    cli, masked_tokenizer_dir, tiny_model, jsonl, task, tmp_path
+):
+    """A BertModel (no head) scored as a task was scored with a freshly initialised head, exit
+    0: the accuracy of a random classifier read as the model's."""
+    from tasks.finetune_helpers import fixture
+
+    base = tiny_model("bert", "AutoModel", masked_tokenizer_dir, tmp_path / "base")
+    rows = [{"text": f"line {i}", "label": i % 2} for i in range(6)]
+    data = {
+        "classification": jsonl("dev.jsonl", rows),
+        "question-answering": fixture("squad_tiny.json"),
+    }
+    windows = {  # windows that fit the model's 64 positions
+        "classification": [],
+        "question-answering": ["--set", "question_answering.doc_stride=8",
+                               "--set", "question_answering.max_question_length=16"],
+    }  # fmt: skip
+    out = tmp_path / "eval"
+    result = cli("eval", "--model", base, "--task", task, "--data", data[task], *windows[task],
+                 "--output-dir", out)  # fmt: skip
+    assert result.exit_code == 2, result.output
+    error = result.output.strip().splitlines()[-1]
+    assert f"task: {task} scores" in error and "BertModel, which has no task head" in error
     assert "Traceback" not in result.output and not out.exists()
 
 

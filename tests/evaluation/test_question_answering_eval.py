@@ -79,3 +79,23 @@ def test_the_window_check_counts_the_tokenizers_own_special_tokens(
     result = cli(*common, "--set", "question_answering.doc_stride=55", "--output", out)
     assert result.exit_code == 0, result.output
     assert json.loads(out.read_text())["metrics"]["total"] == 36
+
+
+def test_a_bad_row_of_the_eval_file_can_be_skipped_with_an_eval_key(
+    cli, short_qa_model, held_out, tmp_path
+):
+    # the error named task.bad_rows, a key eval does not take: the file could not be scored
+    squad = json.loads(held_out.read_text(encoding="utf-8"))
+    squad["data"][0]["paragraphs"][0]["qas"][0]["question"] = ""
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(squad), encoding="utf-8")
+    common = ("eval", "--model", short_qa_model, "--data", bad,
+              "--set", "question_answering.doc_stride=8",
+              "--set", "question_answering.max_question_length=16")  # fmt: skip
+    error = _error(cli(*common))
+    assert "row 1" in error and "no question" in error
+    assert "question_answering.bad_rows: skip" in error and "task.bad_rows" not in error
+    out = tmp_path / "skipped.json"
+    result = cli(*common, "--set", "question_answering.bad_rows=skip", "--output", out)
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text())["metrics"]["total"] == 35

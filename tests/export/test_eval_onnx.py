@@ -61,7 +61,23 @@ def test_generation_tasks_refuse_an_onnx_model(cli, exported):
     result = cli("eval", "--model", out, "--data", fixture("sft_validation.jsonl"),
                  "--task", "causal")  # fmt: skip
     assert result.exit_code == 2
-    assert "generation tasks need the PyTorch model" in result.output
+    assert "score sft with the PyTorch model directory" in result.output
+
+
+def test_a_masked_lm_export_is_sent_to_its_pytorch_model(
+    cli, masked_tokenizer_dir, tiny_model, corpus_lines, tmp_path
+):
+    # inferred task mlm: the error called it a generation task
+    source = tiny_model("bert", "AutoModelForMaskedLM", masked_tokenizer_dir, tmp_path / "mlm")
+    out = tmp_path / "onnx"
+    assert cli("export", source, "--format", "onnx", "--output", out).exit_code == 0
+    texts = tmp_path / "held_out.txt"
+    texts.write_text("\n".join(corpus_lines[:8]) + "\n", encoding="utf-8")
+    result = cli("eval", "--model", out, "--data", texts)
+    assert result.exit_code == 2
+    error = result.output.strip().splitlines()[-1]
+    assert "task mlm: an ONNX model" in error and "generation" not in error
+    assert "score mlm with the PyTorch model directory" in error
 
 
 def test_an_exported_run_is_scored_with_the_runs_finetune_settings(
