@@ -232,11 +232,14 @@ def load_generator(model_dir: str, device: str = "auto"):
     # loaded as the task that generates with it loads it (llmkit.tasks.models)
     task = "seq2seq" if is_encoder_decoder(config) else "clm"
     trained_by = task_of_model(config.architectures, is_encoder_decoder(config))
-    if trained_by not in (None, "clm", "seq2seq"):
-        # Loading it as a causal LM would put a fresh, random LM head on its encoder.
+    architectures = config.architectures or []
+    bare = trained_by is None and architectures and all(a.endswith("Model") for a in architectures)
+    if trained_by not in (None, "clm", "seq2seq") or bare:
+        # Loading it as a causal LM would put a fresh, random LM head on it.
+        head = f"{trained_by} head" if trained_by else "no head"
         raise CheckpointError(
-            f"{model_dir} is a {', '.join(config.architectures)} ({trained_by} head), which "
-            "does not generate text; give a causal LM or an encoder–decoder model"
+            f"{model_dir} is a {', '.join(architectures)} ({head}), which does not generate "
+            "text; give a causal LM or an encoder–decoder model"
         )
     try:
         model = load_trained_model(task, model_dir, "model")

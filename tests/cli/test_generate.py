@@ -92,7 +92,11 @@ def test_output_dir_is_refused_unless_empty_or_an_earlier_generate_with_force(
 
 @pytest.mark.parametrize(
     ("family", "auto_class"),
-    [("bert", "AutoModelForSequenceClassification"), ("bert", "AutoModelForMaskedLM")],
+    [
+        ("bert", "AutoModelForSequenceClassification"),
+        ("bert", "AutoModelForMaskedLM"),
+        ("bert", "AutoModel"),  # a bare encoder, no head at all
+    ],
 )
 def test_a_model_whose_head_does_not_generate_exits_2(
     cli, causal_tokenizer_dir, tiny_model, tmp_path, family, auto_class
