@@ -6,7 +6,8 @@ that is not empty and holds anything else is someone's work: it is refused befor
 never deleted. Replacing a command's own earlier output takes --force.
 
 Directories are staged in a hidden sibling named after the process id and swapped in when
-complete. They are made with plain `mkdir` (`tempfile.mkdtemp` is always 0700) and their files
+complete. A killed command's staging directory is removed by the next one only if it carries
+STAGING_MARK (or is an earlier output set aside): a name alone proves nothing. They are made with plain `mkdir` (`tempfile.mkdtemp` is always 0700) and their files
 are given the modes the user's umask gives, so others in the user's group can read them.
 """
 
@@ -124,12 +125,21 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+STAGING_MARK = ".llmkit-staging"
+"""Made first in every staging directory and removed before the swap: only a directory holding it
+(a staging directory) or holding MARKER (an earlier output set aside) is ever removed as stale."""
+
+
+def _written_by_llmkit(directory: Path) -> bool:
+    return (directory / STAGING_MARK).is_file() or stage_of_output(directory) is not None
+
+
 def _remove_stale_staging(final: Path) -> None:
     """Staging directories of runs that were killed (their process no longer exists)."""
     for pattern in (f".{final.name}.tmp-*", f".{final.name}.old-*"):
         for stale in final.parent.glob(pattern):
             pid = stale.name.rsplit("-", 1)[-1]
-            if pid.isdigit() and not pid_alive(int(pid)):
+            if pid.isdigit() and not pid_alive(int(pid)) and _written_by_llmkit(stale):
                 shutil.rmtree(stale, ignore_errors=True)
 
 
@@ -145,10 +155,19 @@ def staged_output_dir(
     final.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_staging(final)
     tmp = final.parent / f".{final.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
+    if tmp.exists():  # a killed run's, whose pid this process now has
+        if not _written_by_llmkit(tmp):
+            raise ConfigError(
+                f"{key}: {tmp} is in the way of the staging directory and llmkit did not "
+                "write it; nothing was written",
+                "move or remove it yourself",
+            )
+        shutil.rmtree(tmp)
     tmp.mkdir()
+    (tmp / STAGING_MARK).touch()
     try:
         yield tmp
+        (tmp / STAGING_MARK).unlink()
         give_umask_modes(tmp)
         # Checked again: something may have appeared at `final` while the command worked.
         check_output_dir(final, stage, force=True, key=key)
@@ -156,7 +175,9 @@ def staged_output_dir(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     old = final.parent / f".{final.name}.old-{os.getpid()}"
-    if final.exists():
+    set_aside = final.exists()
+    if set_aside:
         os.replace(final, old)
     os.replace(tmp, final)
-    shutil.rmtree(old, ignore_errors=True)
+    if set_aside:
+        shutil.rmtree(old, ignore_errors=True)
