@@ -7,7 +7,6 @@ draws depend on the batch's seed (the loop seeds each batch by its position) and
 in the batch, never on the batch's other rows.
 """
 
-import hashlib
 from typing import Any
 
 import torch
@@ -84,21 +83,25 @@ class MaskedLMTask(PretrainTaskBase):
 
     def row_draws(self, lengths: list[int], width: int) -> tuple[torch.Tensor, ...]:
         """Uniform draws (B, width) for choosing and for the 80/10/10 split, and replacement
-        ids (B, width). Each row's come from its own generator, seeded from torch's global RNG
-        (one draw per batch) and the row's place in the batch, over the row's own length: a
-        row's masks do not depend on the other rows of its batch, so a last validation batch
-        that accelerate completes with rows from the start masks its real rows as one process
-        does. Past a row's length: 1.0 (never chosen)."""
-        base = int(torch.randint(2**62, ()))
-        uniform = torch.ones(2, len(lengths), width)
-        replace = torch.zeros(len(lengths), width, dtype=torch.long)
-        for row, length in enumerate(lengths):
-            gen = torch.Generator().manual_seed(_row_seed(base, row))
-            uniform[:, row, :length] = torch.rand(2, length, generator=gen)
-            replace[row, :length] = torch.randint(
-                len(self.replacement_ids), (length,), generator=gen
-            )
-        return uniform[0], uniform[1], replace
+        ids (B, width). Each value is a hash of the batch's seed (one draw from torch's global
+        RNG), the row's place in the batch, the position and the stream: a row's masks do not
+        depend on the other rows of its batch nor on its padded width, so a last validation
+        batch that accelerate completes with rows from the start masks its real rows as one
+        process does. All rows at once: collate runs on every training step. Past a row's
+        length: 1.0 (never chosen)."""
+        base = torch.randint(2**31, ())
+        rows = torch.arange(len(lengths)).unsqueeze(1)
+        positions = torch.arange(width).unsqueeze(0)
+        row_keys = _mix(base ^ _mix(rows + 1))
+        choose, split, pick = (
+            _mix(row_keys ^ _mix(positions * 3 + stream + 1)) for stream in range(3)
+        )
+        past_end = positions >= torch.tensor(lengths).unsqueeze(1)
+        to_unit = 1.0 / 2**24  # the top 24 bits: exact in float32
+        choose = ((choose >> 8).float() * to_unit).masked_fill_(past_end, 1.0)
+        split = ((split >> 8).float() * to_unit).masked_fill_(past_end, 1.0)
+        replace = (pick % len(self.replacement_ids)).masked_fill_(past_end, 0)
+        return choose, split, replace
 
     def mask_tokens(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """`batch` with input_ids masked and labels set (IGNORE_INDEX where nothing is asked)."""
@@ -136,6 +139,14 @@ class MaskedLMTask(PretrainTaskBase):
         return {"loss_sum": losses.sum(dim=1), "n_items": n_items}
 
 
-def _row_seed(base: int, row: int) -> int:
-    digest = hashlib.blake2b(f"{base}:{row}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little") & ((1 << 63) - 1)
+_MASK32 = 2**32 - 1
+
+
+def _mix(x: torch.Tensor) -> torch.Tensor:
+    """A 32-bit integer hash (xorshift-multiply rounds) in int64 arithmetic: values stay below
+    2**32 and the odd multipliers below 2**31, so no product overflows int64."""
+    x = x & _MASK32
+    for multiplier in (0x7FEB352D, 0x2C1B3C6D, 0x297A2D39):
+        x = x ^ (x >> 16)
+        x = (x * multiplier) & _MASK32
+    return x ^ (x >> 16)
