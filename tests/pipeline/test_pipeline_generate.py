@@ -163,6 +163,15 @@ def test_a_prompt_file_without_prompts_is_refused_before_any_stage_runs(cli, tin
     assert "--prompt" not in out  # `llmkit generate`'s flags mean nothing in a pipeline
 
 
+def test_a_directory_as_the_prompt_file_is_refused_before_any_stage_runs(cli, tiny):
+    root, pipeline = tiny
+    pipeline = _generating(root, pipeline)
+    (root / "prompts").mkdir()
+    pipeline["stages"]["gen"]["input_file"] = str(root / "prompts")
+    out = _refused(cli, root, pipeline)
+    assert f"stages.gen.input_file: {root / 'prompts'} is a directory, not a file" in out
+
+
 def test_a_bad_line_in_the_prompt_file_is_refused_before_any_stage_runs(cli, tiny):
     root, pipeline = tiny
     pipeline = _generating(root, pipeline)
