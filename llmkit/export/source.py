@@ -120,10 +120,13 @@ def model_step(run_dir: Path | None) -> int | None:
     that is not recorded."""
     if run_dir is None:
         return None
-    state = _trainer_state(run_dir)
+    return _saved_step(_trainer_state(run_dir), read_run_config(run_dir))
+
+
+def _saved_step(state: dict[str, Any], run_cfg: dict[str, Any]) -> int | None:
     if "model_step" in state:
         return state["model_step"]
-    if _keeps_best(read_run_config(run_dir)) and state.get("best_step") is not None:
+    if _keeps_best(run_cfg) and state.get("best_step") is not None:
         return state["best_step"]
     return state.get("step")
 
@@ -134,7 +137,7 @@ def _describe(source: ExportSource) -> str:
     state = _trainer_state(source.run_dir)
     run_cfg = read_run_config(source.run_dir)
     best_step, step = state.get("best_step"), state.get("step")
-    if _keeps_best(run_cfg) and best_step is not None and model_step(source.run_dir) == best_step:
+    if _keeps_best(run_cfg) and best_step is not None and _saved_step(state, run_cfg) == best_step:
         metric = run_cfg.get("train", {}).get("eval", {}).get("best_metric")
         return (
             f"the best checkpoint of run {source.run_dir} (step {best_step} of {step}, "

@@ -69,10 +69,18 @@ def architecture_config(cfg: ModelConfig, tokenizer: PreTrainedTokenizerBase) ->
 
 def from_pretrained(loader: Any, name: str, key: str, **kwargs: Any) -> Any:
     """`loader.from_pretrained(name)` for an Auto… class. A name that is neither a local directory
-    nor a hub id that can be fetched (there is no network offline) becomes one clear error
-    naming the config key, instead of a hub client traceback."""
+    nor a hub id that can be fetched (there is no network offline), or a config.json that names
+    no model type, becomes one clear error naming the config key, instead of a traceback."""
     try:
         return loader.from_pretrained(name, **kwargs)
+    except ValueError as e:
+        if not str(e).startswith("Unrecognized model in"):
+            raise
+        raise CheckpointError(
+            f"{key}: {name}/config.json names no model_type, so transformers cannot tell which "
+            "model it is",
+            "point at a directory written by save_pretrained, e.g. a `llmkit pretrain` output_dir",
+        ) from None
     except OSError as e:
         local = Path(name).expanduser()
         reason = "no such local directory" if not local.exists() else str(e).splitlines()[0]

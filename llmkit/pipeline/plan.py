@@ -230,9 +230,11 @@ def require_prompts(stage: PipelineStage, outcome: str) -> None:
     from llmkit.generation import read_prompts
 
     where = f"stages.{stage.name}.input_file: {stage.config.input_file}"
-    if not Path(stage.config.input_file).is_file():
+    path = Path(stage.config.input_file)
+    if not path.is_file():
+        problem = "is a directory, not a file" if path.is_dir() else "does not exist"
         raise DataError(
-            f"{where} does not exist; {outcome}", "name a .txt (one prompt per line) or .jsonl file"
+            f"{where} {problem}; {outcome}", "name a .txt (one prompt per line) or .jsonl file"
         )
     try:
         prompts = read_prompts(stage.config)

@@ -7,7 +7,7 @@ only as far as that allows."""
 
 from rich.console import Console
 
-from llmkit.errors import ConfigError, UserError
+from llmkit.errors import UserError
 from llmkit.pipeline.plan import TRAINING, StagePlan
 from llmkit.writable import require_writable_dir
 
@@ -53,12 +53,10 @@ def _check(plan: StagePlan) -> None:
 
 
 def _check_generate(cfg) -> None:
-    """What `llmkit generate` would refuse after loading: no prompts, a model that cannot
-    generate, a prompt too long for the model's context."""
+    """What `llmkit generate` would refuse after loading: a model that cannot generate, a prompt
+    too long for the model's context (the plan has refused a prompt file without prompts)."""
     from llmkit.generation import load_generator, prompt_batches, read_prompts
 
     prompts = read_prompts(cfg)
-    if not prompts:
-        raise ConfigError(f"input_file {cfg.input_file} holds no prompts")
     model, tokenizer = load_generator(cfg.model, cfg.device)
     prompt_batches(model, tokenizer, prompts, cfg.generation, cfg.batch_size)

@@ -72,6 +72,14 @@ def test_a_model_that_is_neither_a_directory_nor_loadable_exits_2(cli, tmp_path)
     assert "cannot load" in result.stderr and "no such local directory" in result.stderr
 
 
+def test_a_model_directory_whose_config_names_no_model_type_exits_2(cli, tmp_path):
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "config.json").write_text("{}")
+    result = cli("generate", str(tmp_path / "model"), "--prompt", "hi")
+    assert result.exit_code == 2, result.output
+    assert f"model: {tmp_path / 'model'}/config.json names no model_type" in result.stderr
+
+
 def test_output_dir_is_refused_unless_empty_or_an_earlier_generate_with_force(
     cli, gpt2_dir, tmp_path
 ):

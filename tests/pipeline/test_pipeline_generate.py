@@ -8,12 +8,11 @@ import shlex
 from pathlib import Path
 
 import pytest
-from pipeline_helpers import write_pipeline
+from pipeline_helpers import record_completed, write_pipeline
 
 from llmkit.config.pipeline import load_pipeline
 from llmkit.errors import DataError
-from llmkit.pipeline.plan import Selection, build_plan, output_paths, started_record
-from llmkit.pipeline.state import tree_fingerprint
+from llmkit.pipeline.plan import Selection, build_plan
 
 PROMPTS = ["the king", "my good lady", "night and"]
 
@@ -129,18 +128,6 @@ def test_a_bad_generate_override_is_refused_before_any_stage_runs(cli, tiny):
     assert out.startswith("error: --set: stages.gen.generation.top_p: ")
 
 
-def _complete_all(stages, state: dict) -> dict:
-    """Record every stage as completed, as `llmkit run` does, with its outputs present."""
-    for i, stage in enumerate(stages):
-        record = started_record(stage, stages[:i], state)
-        for path in output_paths(stage):
-            path.mkdir(parents=True, exist_ok=True)
-            (path / "done.txt").write_text(stage.name)
-        record.update(status="complete", output_fingerprint=tree_fingerprint(output_paths(stage)))
-        state[stage.name] = record
-    return state
-
-
 def test_a_generate_stage_on_a_model_directory_reruns_when_the_model_changes(tiny):
     """The model may be any directory, not only an earlier stage's output; prompts given in the
     section are text, even one that names a file."""
@@ -154,7 +141,7 @@ def test_a_generate_stage_on_a_model_directory_reruns_when_the_model_changes(tin
                            "prompts": [str(root / "the king")]}},
     }  # fmt: skip
     path = write_pipeline(root, pipeline)
-    state = _complete_all(load_pipeline(path)[1], {})
+    state = record_completed(load_pipeline(path)[1], {})
     assert list(state["gen"]["inputs"]) == [str(root / "model")]
 
     (root / "the king").write_text("changed")
@@ -176,6 +163,15 @@ def test_a_prompt_file_without_prompts_is_refused_before_any_stage_runs(cli, tin
     assert "--prompt" not in out  # `llmkit generate`'s flags mean nothing in a pipeline
 
 
+def test_a_directory_as_the_prompt_file_is_refused_before_any_stage_runs(cli, tiny):
+    root, pipeline = tiny
+    pipeline = _generating(root, pipeline)
+    (root / "prompts").mkdir()
+    pipeline["stages"]["gen"]["input_file"] = str(root / "prompts")
+    out = _refused(cli, root, pipeline)
+    assert f"stages.gen.input_file: {root / 'prompts'} is a directory, not a file" in out
+
+
 def test_a_bad_line_in_the_prompt_file_is_refused_before_any_stage_runs(cli, tiny):
     root, pipeline = tiny
     pipeline = _generating(root, pipeline)
@@ -194,11 +190,16 @@ def _prompts_from_tokenizer_stage(root, pipeline) -> dict:
     return pipeline
 
 
-def test_a_prompt_file_an_earlier_stage_should_write_is_checked_when_its_turn_comes(cli, tiny):
-    root, pipeline = tiny
+def _refused_when_gen_runs(cli, root, pipeline):
+    """Run the tokenizer-then-generate pipeline, refused (exit 2): the result and its last line."""
     result = cli("run", write_pipeline(root, _prompts_from_tokenizer_stage(root, pipeline)))
     assert result.exit_code == 2, result.output
-    line = result.output.strip().splitlines()[-1]
+    return result, result.output.strip().splitlines()[-1]
+
+
+def test_a_prompt_file_an_earlier_stage_should_write_is_checked_when_its_turn_comes(cli, tiny):
+    root, pipeline = tiny
+    _, line = _refused_when_gen_runs(cli, root, pipeline)
     prompts = root / "pipe" / "tok" / "prompts.txt"
     assert line.startswith(f"error: stages.gen.input_file: {prompts} does not exist"), line
     assert (root / "pipe" / "tok" / "tokenizer.json").is_file()  # the stage before it ran
@@ -218,9 +219,7 @@ def test_an_empty_prompt_file_written_by_an_earlier_stage_names_the_stage(cli, t
 
     monkeypatch.setattr(llmkit.tokenizer, "train_tokenizer", writing_blank_prompts)
     root, pipeline = tiny
-    result = cli("run", write_pipeline(root, _prompts_from_tokenizer_stage(root, pipeline)))
-    assert result.exit_code == 2, result.output
-    line = result.output.strip().splitlines()[-1]
+    result, line = _refused_when_gen_runs(cli, root, pipeline)
     prompts = root / "pipe" / "tok" / "prompts.txt"
     assert line.startswith(f"error: stages.gen.input_file: {prompts} holds no prompts"), line
     assert "--prompt" not in result.output
@@ -231,7 +230,7 @@ def test_an_empty_prompt_file_in_a_skipped_stage_output_is_refused_before_any_st
     the generate stage will read it, so it is checked up front."""
     root, pipeline = tiny
     _, stages = load_pipeline(write_pipeline(root, _prompts_from_tokenizer_stage(root, pipeline)))
-    state = _complete_all(stages, {})
+    state = record_completed(stages, {})
     (root / "pipe" / "tok" / "prompts.txt").write_text("\n", encoding="utf-8")
     with pytest.raises(DataError, match=r"stages\.gen\.input_file: .* holds no prompts"):
         build_plan(stages, state, Selection(only="gen"))

@@ -5,12 +5,12 @@ skipped only when its config, inputs and upstream outputs are unchanged, and --f
 from pathlib import Path
 
 import pytest
-from pipeline_helpers import write_pipeline
+from pipeline_helpers import record_completed, write_pipeline
 
 from llmkit.config.pipeline import load_pipeline
 from llmkit.errors import ConfigError
-from llmkit.pipeline.plan import Selection, build_plan, output_paths, started_record
-from llmkit.pipeline.state import load_state, save_state, tree_fingerprint
+from llmkit.pipeline.plan import Selection, build_plan
+from llmkit.pipeline.state import load_state, save_state
 
 
 def _stages(root, pipeline, *sets):
@@ -19,15 +19,7 @@ def _stages(root, pipeline, *sets):
 
 def _complete_all(stages, pipeline_dir: Path) -> dict:
     """Record every stage as completed, as `llmkit run` does, with its outputs present."""
-    state: dict = {}
-    for i, stage in enumerate(stages):
-        record = started_record(stage, stages[:i], state)
-        for path in output_paths(stage):
-            path.mkdir(parents=True, exist_ok=True)
-            (path / "done.txt").write_text(stage.name)
-        record.update(status="complete", output_fingerprint=tree_fingerprint(output_paths(stage)))
-        state[stage.name] = record
-    save_state(pipeline_dir, state)
+    save_state(pipeline_dir, record_completed(stages, {}))
     return load_state(pipeline_dir)
 
 
