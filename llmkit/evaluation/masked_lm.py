@@ -32,7 +32,7 @@ from llmkit.data.packing import BlockPacker, empty_split_message
 from llmkit.data.segments import SEGMENT_FEATURES, segment_batch
 from llmkit.errors import ConfigError, DataError
 from llmkit.evaluation.finetuned import saved_stage_config
-from llmkit.evaluation.inputs import column, read_rows
+from llmkit.evaluation.inputs import check_columns, column, read_rows
 from llmkit.evaluation.report import SystemResult
 from llmkit.evaluation.sharded import map_shared_out
 from llmkit.models.properties import is_encoder_decoder, max_positions
@@ -68,6 +68,7 @@ def evaluate_masked_lm(
             f"{settings['block_size']} tokens, but {model_dir} attends over {positions} positions"
         )
     rows = read_rows(cfg, settings["text_unit"])
+    check_columns(cfg, rows, task_name, model_dir, {})
     task = _task(model_dir, saved, settings["block_size"], nsp=task_name == "mlm-nsp")
     objective = task.spec.task
     settings |= {  # the masking, shown too: a model llmkit did not pretrain gets BERT's

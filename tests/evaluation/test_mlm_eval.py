@@ -118,6 +118,14 @@ def test_a_model_directory_without_its_tokenizer_is_one_line(cli, mlm_run, tmp_p
     assert f"models: {bare} holds no tokenizer files" in result.output.strip().splitlines()[-1]
 
 
+def test_data_without_the_text_column_names_the_key_to_map(cli, mlm_run, jsonl):
+    run, _ = mlm_run
+    data = jsonl("rows.jsonl", [{"body": "the cat sat on the mat"}])
+    result = cli("eval", "--model", run, "--data", data)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "for columns.text" in result.output and "--set columns.text=body" in result.output
+
+
 def test_a_run_on_a_separate_preprocess_output_reuses_its_settings(
     cli, masked_tokenizer_dir, corpus_lines, tmp_path
 ):
