@@ -10,38 +10,16 @@ QUIET = {"logging": {"every_steps": 2, "live": False, "trackers": []}}
 
 
 @pytest.fixture(scope="module")
-def mlm_run(tmp_path_factory, masked_tokenizer_dir, corpus_lines):
+def mlm_run(tmp_path_factory, pretrain_bert, corpus_lines):
     """A few steps of masked LM pretraining (whole words, p 0.2, seed 7), validated on
     held_out.txt; (run, held-out file)."""
-    from typer.testing import CliRunner
-
-    from llmkit.cli.app import app
-
     root = tmp_path_factory.mktemp("mlm_eval")
     (root / "train.txt").write_text("\n".join(corpus_lines[:300]) + "\n", encoding="utf-8")
     held_out = root / "held_out.txt"
     # blank lines are documents preprocess drops (min_chars): eval must skip them too
     held_out.write_text("\n\n".join(corpus_lines[300:360]) + "\n", encoding="utf-8")
-    config = {
-        "stage": "pretrain",
-        "output_dir": str(root / "run"),
-        "model": {"family": "bert", "n_layers": 2, "hidden_size": 32, "n_heads": 2,
-                  "context_length": 64},
-        "task": {"type": "mlm", "mlm_probability": 0.2, "whole_word_mask": True},
-        "data": {"preprocess": {
-            "data": {"train": str(root / "train.txt"), "validation": str(held_out)},
-            "cleaning": {"deduplicate": False},
-            "tokenizer": str(masked_tokenizer_dir), "block_size": 40,
-            "output_dir": str(root / "packed"),
-        }},
-        "train": {"batch_size": 4, "max_steps": 4, "seed": 7, "optimizer": {"lr": 1e-3},
-                  "eval": {"every_steps": 4, "batch_size": 3}, **QUIET},
-    }  # fmt: skip
-    path = root / "mlm.yaml"
-    path.write_text(yaml.safe_dump(config))
-    result = CliRunner().invoke(app, ["pretrain", str(path)], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return root / "run", held_out
+    task = {"type": "mlm", "mlm_probability": 0.2, "whole_word_mask": True}
+    return pretrain_bert(root, task, {"block_size": 40}, {"batch_size": 3}), held_out
 
 
 def test_held_out_scores_equal_the_runs_validation(cli, mlm_run, tmp_path):
@@ -59,7 +37,7 @@ def test_held_out_scores_equal_the_runs_validation(cli, mlm_run, tmp_path):
         "text_unit": "line", "block_size": 40,
         "mlm_probability": 0.2, "whole_word_mask": True, "seed": 7,  # the run's masking
     }  # fmt: skip
-    packed = json.loads((run.parent / "packed" / "manifest.json").read_text())
+    packed = json.loads((run.parent / "preprocessed" / "manifest.json").read_text())
     assert scores["model"]["blocks"] == packed["splits"]["validation"]["rows"]
     for name in ("loss", "perplexity"):
         assert scores["metrics"][name] == pytest.approx(validation[name], rel=1e-5), name
