@@ -82,7 +82,15 @@ def evaluate_masked_lm(
     else:
         examples, counts = _blocks(task, texts, cfg.data)
     model = load_trained_model(task_name, model_dir, "models").to(acc.device).eval()
-    metrics = task.compute_metrics(_evaluate_batches(acc, task, model, examples, cfg.batch_size))
+    outputs = _evaluate_batches(acc, task, model, examples, cfg.batch_size)
+    if not any(bool(o["n_items"].any()) for o in outputs):  # a loss over no token: 0, "perfect"
+        raise DataError(
+            f"data: {cfg.data}: masking chose none of its tokens (mlm_probability "
+            f"{objective.mlm_probability}; special tokens are never masked), so there is no loss "
+            "to score",
+            "give more text",
+        )
+    metrics = task.compute_metrics(outputs)
     identity |= {
         "parameters": sum(p.numel() for p in model.parameters()),
         **counts,

@@ -104,6 +104,15 @@ def test_data_without_the_text_column_names_the_key_to_map(cli, mlm_run, jsonl):
     assert "for columns.text" in result.output and "--set columns.text=body" in result.output
 
 
+def test_text_where_no_token_is_masked_is_refused_not_scored_perfect(cli, mlm_run, jsonl):
+    # special tokens are never masked: a loss over no token would read 0, perplexity 1
+    run, _ = mlm_run
+    data = jsonl("specials.jsonl", [{"text": "[CLS] [SEP] [PAD] [MASK] [UNK]"}])
+    result = cli("eval", "--model", run, "--data", data, "--set", "max_length=4")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "masking chose none of its tokens" in result.output
+
+
 def test_a_run_on_a_separate_preprocess_output_reuses_its_settings(
     cli, masked_tokenizer_dir, corpus_lines, tmp_path
 ):
