@@ -193,10 +193,16 @@ def _run_settings(cfg: EvalConfig, saved: PretrainConfig | None, config, task_na
     }
     if task_name == "mlm":
         del chosen["segments"]
-    return {
-        key: next(v for v in (chosen[key], run[key], defaults[key]) if v is not None)
+    settings = {
+        key: next((v for v in (chosen[key], run[key], defaults[key]) if v is not None), None)
         for key in chosen
     }
+    if settings["block_size"] is None:
+        raise ConfigError(
+            "max_length: the model does not say how many positions it attends over, and no "
+            "pretraining run's block_size was found; set it"
+        )
+    return settings
 
 
 def _task(model_dir: str, saved: PretrainConfig | None, block_size: int, nsp: bool) -> MaskedLMTask:

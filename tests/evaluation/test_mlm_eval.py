@@ -113,6 +113,24 @@ def test_text_where_no_token_is_masked_is_refused_not_scored_perfect(cli, mlm_ru
     assert "masking chose none of its tokens" in result.output
 
 
+def test_a_model_that_does_not_bound_its_positions_asks_for_max_length(cli, mlm_run, tmp_path):
+    # relative positions (no position table) and no run config: no block length to take
+    run, held_out = mlm_run
+    model = tmp_path / "relative"
+    model.mkdir()
+    for file in run.iterdir():
+        if file.is_file() and file.name != "llmkit_config.yaml":
+            (model / file.name).write_bytes(file.read_bytes())
+    config = json.loads((model / "config.json").read_text())
+    (model / "config.json").write_text(json.dumps(config | {"relative_attention_num_buckets": 32}))
+    result = cli("eval", "--model", model, "--data", held_out)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "max_length: the model does not say" in result.output
+    result = cli("eval", "--model", model, "--data", held_out, "--set", "max_length=40",
+                 "--output", tmp_path / "scores.json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+
+
 def test_a_run_on_a_separate_preprocess_output_reuses_its_settings(
     cli, masked_tokenizer_dir, corpus_lines, tmp_path
 ):
