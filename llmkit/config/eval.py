@@ -13,7 +13,7 @@ from llmkit.config.code_eval import CodeEvalOptions
 from llmkit.config.data import ColumnsConfig, Format
 from llmkit.config.generate import GenerationSettings
 from llmkit.config.load import apply_overrides, read_yaml, validate
-from llmkit.config.templates import template_fields
+from llmkit.config.templates import PromptTemplate
 
 BleuTokenize = Literal["13a", "intl", "zh", "char", "none"]
 """sacrebleu tokenizers that work offline (spm/flores download a model; mecab needs extra packages)."""
@@ -148,7 +148,7 @@ class EvalConfig(Section):
     source_prefix: str = ""
     """seq2seq: prepended to every source, e.g. "translate English to Romanian: ". Unless set,
     a finetuned model reuses its task.source_prefix."""
-    prompt_template: str | None = None
+    prompt_template: PromptTemplate | None = None
     """sft: build each prompt from several columns, as data.prompt_template in finetuning
     ("{question}\nAnswer:"; {column} fields, a list column joined by newlines). Unless it or
     columns.prompt is set, a finetuned model reuses the template it was trained with; null
@@ -190,13 +190,6 @@ class EvalConfig(Section):
     @classmethod
     def _no_duplicates(cls, value: list[str]) -> list[str]:
         return list(dict.fromkeys(value))
-
-    @field_validator("prompt_template")
-    @classmethod
-    def _template(cls, value: str | None) -> str | None:
-        if value is not None:
-            template_fields(value)
-        return value
 
     @field_validator("fail_under")
     @classmethod

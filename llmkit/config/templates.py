@@ -5,6 +5,9 @@ here when a config is validated; filled from rows by llmkit.data.templates.
 """
 
 import string
+from typing import Annotated
+
+from pydantic import AfterValidator
 
 
 def template_fields(template: str) -> list[str]:
@@ -29,3 +32,12 @@ def template_fields(template: str) -> list[str]:
     if not names:
         raise ValueError("the template names no column; use {column} fields, e.g. {text}")
     return list(dict.fromkeys(names))
+
+
+def _checked(template: str) -> str:
+    template_fields(template)
+    return template
+
+
+PromptTemplate = Annotated[str, AfterValidator(_checked)]
+"""A config value that is a prompt template, checked by template_fields when validated."""

@@ -7,6 +7,7 @@ data.prompt_template, for each setting the eval config leaves unset, so `llmkit 
 nothing from it: they are in the model's config.json (id2label, problem_type).
 """
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +35,16 @@ def saved_stage_config(model_dir: str | Path, schema: type[BaseModel]) -> Any | 
         return schema.model_validate(data)
     except ValidationError as e:
         # an older llmkit's config: evaluate with the eval config alone rather than refuse
-        print(f"warning: {path} is not a valid {stage} config, not reused "
-              f"({e.errors()[0]['msg']})")  # fmt: skip
+        _warn_once(f"warning: {path} is not a valid {stage} config, not reused "
+                   f"({e.errors()[0]['msg']})")  # fmt: skip
         return None
+
+
+@functools.cache
+def _warn_once(message: str) -> None:
+    """Several steps of one evaluation read the saved config (the task to infer, the settings
+    to reuse, a task's options): its warning is said once."""
+    print(message)
 
 
 def saved_finetune_config(model_dir: str | Path) -> FinetuneConfig | None:

@@ -32,7 +32,7 @@ from llmkit.data.packing import BlockPacker, empty_split_message
 from llmkit.data.segments import SEGMENT_FEATURES, segment_batch
 from llmkit.errors import ConfigError, DataError
 from llmkit.evaluation.finetuned import saved_stage_config
-from llmkit.evaluation.inputs import column, read_rows
+from llmkit.evaluation.inputs import check_columns, column, read_rows
 from llmkit.evaluation.report import SystemResult
 from llmkit.evaluation.sharded import map_shared_out
 from llmkit.models.properties import is_encoder_decoder, max_positions
@@ -68,6 +68,7 @@ def evaluate_masked_lm(
             f"{settings['block_size']} tokens, but {model_dir} attends over {positions} positions"
         )
     rows = read_rows(cfg, settings["text_unit"])
+    check_columns(cfg, rows, task_name, model_dir, {})
     task = _task(model_dir, saved, settings["block_size"], nsp=task_name == "mlm-nsp")
     objective = task.spec.task
     settings |= {  # the masking, shown too: a model llmkit did not pretrain gets BERT's
@@ -81,7 +82,15 @@ def evaluate_masked_lm(
     else:
         examples, counts = _blocks(task, texts, cfg.data)
     model = load_trained_model(task_name, model_dir, "models").to(acc.device).eval()
-    metrics = task.compute_metrics(_evaluate_batches(acc, task, model, examples, cfg.batch_size))
+    outputs = _evaluate_batches(acc, task, model, examples, cfg.batch_size)
+    if not any(bool(o["n_items"].any()) for o in outputs):  # a loss over no token: 0, "perfect"
+        raise DataError(
+            f"data: {cfg.data}: masking chose none of its tokens (mlm_probability "
+            f"{objective.mlm_probability}; special tokens are never masked), so there is no loss "
+            "to score",
+            "give more text",
+        )
+    metrics = task.compute_metrics(outputs)
     identity |= {
         "parameters": sum(p.numel() for p in model.parameters()),
         **counts,
@@ -184,10 +193,16 @@ def _run_settings(cfg: EvalConfig, saved: PretrainConfig | None, config, task_na
     }
     if task_name == "mlm":
         del chosen["segments"]
-    return {
-        key: next(v for v in (chosen[key], run[key], defaults[key]) if v is not None)
+    settings = {
+        key: next((v for v in (chosen[key], run[key], defaults[key]) if v is not None), None)
         for key in chosen
     }
+    if settings["block_size"] is None:
+        raise ConfigError(
+            "max_length: the model does not say how many positions it attends over, and no "
+            "pretraining run's block_size was found; set it"
+        )
+    return settings
 
 
 def _task(model_dir: str, saved: PretrainConfig | None, block_size: int, nsp: bool) -> MaskedLMTask:

@@ -283,3 +283,17 @@ def test_columns_prompt_given_for_an_sft_run_reads_that_column(cli, templated_sf
     )
     for row, prompt in zip(QUESTIONS, _inputs(out), strict=True):
         assert row["prompt"] in prompt and "Question:" not in prompt
+
+
+def test_an_invalid_saved_config_is_warned_about_once(cli, tiny_gpt2_dir, tmp_path):
+    # infer_task and the settings reuse both read it: one warning, and the eval still runs
+    import shutil
+
+    model = tmp_path / "old-run"
+    shutil.copytree(tiny_gpt2_dir, model)
+    (model / "llmkit_config.yaml").write_text("stage: finetune\nbogus: 1\n")
+    data = tmp_path / "held_out.txt"
+    data.write_text("to be or not to be\nthat is the question\n", encoding="utf-8")
+    result = cli("eval", "--model", model, "--data", data, "--output", tmp_path / "s.json")
+    assert result.exit_code == 0, result.output
+    assert result.output.count("is not a valid finetune config, not reused") == 1

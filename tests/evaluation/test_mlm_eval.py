@@ -10,38 +10,16 @@ QUIET = {"logging": {"every_steps": 2, "live": False, "trackers": []}}
 
 
 @pytest.fixture(scope="module")
-def mlm_run(tmp_path_factory, masked_tokenizer_dir, corpus_lines):
+def mlm_run(tmp_path_factory, pretrain_bert, corpus_lines):
     """A few steps of masked LM pretraining (whole words, p 0.2, seed 7), validated on
     held_out.txt; (run, held-out file)."""
-    from typer.testing import CliRunner
-
-    from llmkit.cli.app import app
-
     root = tmp_path_factory.mktemp("mlm_eval")
     (root / "train.txt").write_text("\n".join(corpus_lines[:300]) + "\n", encoding="utf-8")
     held_out = root / "held_out.txt"
     # blank lines are documents preprocess drops (min_chars): eval must skip them too
     held_out.write_text("\n\n".join(corpus_lines[300:360]) + "\n", encoding="utf-8")
-    config = {
-        "stage": "pretrain",
-        "output_dir": str(root / "run"),
-        "model": {"family": "bert", "n_layers": 2, "hidden_size": 32, "n_heads": 2,
-                  "context_length": 64},
-        "task": {"type": "mlm", "mlm_probability": 0.2, "whole_word_mask": True},
-        "data": {"preprocess": {
-            "data": {"train": str(root / "train.txt"), "validation": str(held_out)},
-            "cleaning": {"deduplicate": False},
-            "tokenizer": str(masked_tokenizer_dir), "block_size": 40,
-            "output_dir": str(root / "packed"),
-        }},
-        "train": {"batch_size": 4, "max_steps": 4, "seed": 7, "optimizer": {"lr": 1e-3},
-                  "eval": {"every_steps": 4, "batch_size": 3}, **QUIET},
-    }  # fmt: skip
-    path = root / "mlm.yaml"
-    path.write_text(yaml.safe_dump(config))
-    result = CliRunner().invoke(app, ["pretrain", str(path)], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return root / "run", held_out
+    task = {"type": "mlm", "mlm_probability": 0.2, "whole_word_mask": True}
+    return pretrain_bert(root, task, {"block_size": 40}, {"batch_size": 3}), held_out
 
 
 def test_held_out_scores_equal_the_runs_validation(cli, mlm_run, tmp_path):
@@ -59,7 +37,7 @@ def test_held_out_scores_equal_the_runs_validation(cli, mlm_run, tmp_path):
         "text_unit": "line", "block_size": 40,
         "mlm_probability": 0.2, "whole_word_mask": True, "seed": 7,  # the run's masking
     }  # fmt: skip
-    packed = json.loads((run.parent / "packed" / "manifest.json").read_text())
+    packed = json.loads((run.parent / "preprocessed" / "manifest.json").read_text())
     assert scores["model"]["blocks"] == packed["splits"]["validation"]["rows"]
     for name in ("loss", "perplexity"):
         assert scores["metrics"][name] == pytest.approx(validation[name], rel=1e-5), name
@@ -116,6 +94,41 @@ def test_a_model_directory_without_its_tokenizer_is_one_line(cli, mlm_run, tmp_p
     result = cli("eval", "--model", bare, "--data", held_out)
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert f"models: {bare} holds no tokenizer files" in result.output.strip().splitlines()[-1]
+
+
+def test_data_without_the_text_column_names_the_key_to_map(cli, mlm_run, jsonl):
+    run, _ = mlm_run
+    data = jsonl("rows.jsonl", [{"body": "the cat sat on the mat"}])
+    result = cli("eval", "--model", run, "--data", data)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "for columns.text" in result.output and "--set columns.text=body" in result.output
+
+
+def test_text_where_no_token_is_masked_is_refused_not_scored_perfect(cli, mlm_run, jsonl):
+    # special tokens are never masked: a loss over no token would read 0, perplexity 1
+    run, _ = mlm_run
+    data = jsonl("specials.jsonl", [{"text": "[CLS] [SEP] [PAD] [MASK] [UNK]"}])
+    result = cli("eval", "--model", run, "--data", data, "--set", "max_length=4")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "masking chose none of its tokens" in result.output
+
+
+def test_a_model_that_does_not_bound_its_positions_asks_for_max_length(cli, mlm_run, tmp_path):
+    # relative positions (no position table) and no run config: no block length to take
+    run, held_out = mlm_run
+    model = tmp_path / "relative"
+    model.mkdir()
+    for file in run.iterdir():
+        if file.is_file() and file.name != "llmkit_config.yaml":
+            (model / file.name).write_bytes(file.read_bytes())
+    config = json.loads((model / "config.json").read_text())
+    (model / "config.json").write_text(json.dumps(config | {"relative_attention_num_buckets": 32}))
+    result = cli("eval", "--model", model, "--data", held_out)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "max_length: the model does not say" in result.output
+    result = cli("eval", "--model", model, "--data", held_out, "--set", "max_length=40",
+                 "--output", tmp_path / "scores.json")  # fmt: skip
+    assert result.exit_code == 0, result.output
 
 
 def test_a_run_on_a_separate_preprocess_output_reuses_its_settings(

@@ -6,8 +6,6 @@ import json
 import pytest
 import yaml
 
-QUIET = {"logging": {"every_steps": 2, "live": False, "trackers": []}}
-
 
 def _paragraphs(lines: list[str], first: int, count: int) -> str:
     """`count` documents of 6 lines each (one segment per line), blank lines between."""
@@ -15,37 +13,16 @@ def _paragraphs(lines: list[str], first: int, count: int) -> str:
 
 
 @pytest.fixture(scope="module")
-def nsp_run(tmp_path_factory, masked_tokenizer_dir, corpus_lines):
+def nsp_run(tmp_path_factory, pretrain_bert, corpus_lines):
     """A few steps of BERT pretraining with NSP, validated on held_out.txt; (run, held-out)."""
-    from typer.testing import CliRunner
-
-    from llmkit.cli.app import app
-
     root = tmp_path_factory.mktemp("nsp_eval")
     (root / "train.txt").write_text(_paragraphs(corpus_lines, 0, 24) + "\n", encoding="utf-8")
     held_out = root / "held_out.txt"
     held_out.write_text(_paragraphs(corpus_lines, 24, 8) + "\n", encoding="utf-8")
-    config = {
-        "stage": "pretrain",
-        "output_dir": str(root / "run"),
-        "model": {"family": "bert", "n_layers": 2, "hidden_size": 32, "n_heads": 2,
-                  "context_length": 64},
-        "task": {"type": "mlm", "nsp": True, "mlm_probability": 0.2, "short_seq_prob": 0.5},
-        "data": {"preprocess": {
-            "data": {"train": str(root / "train.txt"), "validation": str(held_out),
-                     "text_unit": "paragraph"},
-            "cleaning": {"deduplicate": False},
-            "tokenizer": str(masked_tokenizer_dir), "pack": False, "segments": "line",
-            "block_size": 48, "output_dir": str(root / "segments"),
-        }},
-        "train": {"batch_size": 4, "max_steps": 4, "seed": 7, "optimizer": {"lr": 1e-3},
-                  "eval": {"every_steps": 4}, **QUIET},
-    }  # fmt: skip
-    path = root / "nsp.yaml"
-    path.write_text(yaml.safe_dump(config))
-    result = CliRunner().invoke(app, ["pretrain", str(path)], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return root / "run", held_out
+    task = {"type": "mlm", "nsp": True, "mlm_probability": 0.2, "short_seq_prob": 0.5}
+    preprocess = {"data": {"text_unit": "paragraph"}, "pack": False, "segments": "line",
+                  "block_size": 48}  # fmt: skip
+    return pretrain_bert(root, task, preprocess, {}), held_out
 
 
 def test_held_out_scores_equal_the_runs_validation(cli, nsp_run, tmp_path):
